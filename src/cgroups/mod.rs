@@ -1,0 +1,353 @@
+//! Cgroups: hierarchy discovery from /proc/self/mountinfo (v1, v2, hybrid), the
+//! container's directories in every hierarchy, placement, teardown and freezer status.
+//! Resource limits live in `resources.rs`.
+
+mod resources;
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+pub use resources::apply;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cgroup: {op} {}: {source}", path.display())]
+pub struct CgroupError {
+    pub op: &'static str,
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+fn cg_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> CgroupError + 'a {
+    move |source| CgroupError {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One mounted cgroup hierarchy.
+#[derive(Debug, Clone)]
+pub struct Hierarchy {
+    pub mount: PathBuf,
+    /// Path inside the hierarchy that is mounted at `mount` (usually "/").
+    pub root: PathBuf,
+    pub v2: bool,
+    /// v1: controllers and "name=…" from the super options; v2: empty.
+    pub controllers: Vec<String>,
+}
+
+/// Reads the cgroup mounts of the calling process's mount namespace.
+pub fn hierarchies() -> io::Result<Vec<Hierarchy>> {
+    let text = fs::read_to_string("/proc/self/mountinfo")?;
+    Ok(parse_mountinfo(&text))
+}
+
+pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
+    let mut out: Vec<Hierarchy> = Vec::new();
+    for line in text.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let pre: Vec<&str> = pre.split(' ').collect();
+        let post: Vec<&str> = post.split(' ').collect();
+        if pre.len() < 5 || post.len() < 3 {
+            continue;
+        }
+        let (root, mount) = (unescape(pre[3]), unescape(pre[4]));
+        let h = match post[0] {
+            "cgroup2" => Hierarchy {
+                mount: mount.into(),
+                root: root.into(),
+                v2: true,
+                controllers: vec![],
+            },
+            "cgroup" => Hierarchy {
+                mount: mount.into(),
+                root: root.into(),
+                v2: false,
+                controllers: post[2]
+                    .split(',')
+                    .filter(|o| {
+                        !matches!(*o, "rw" | "ro")
+                            && !o.starts_with("release_agent")
+                            && *o != "clone_children"
+                            && *o != "noprefix"
+                            && *o != "xattr"
+                            && *o != "nsdelegate"
+                            && *o != "memory_recursiveprot"
+                            && *o != "cpuset_v2_mode"
+                    })
+                    .map(str::to_string)
+                    .collect(),
+            },
+            _ => continue,
+        };
+        // The same hierarchy mounted twice: keep the first mount.
+        if !out
+            .iter()
+            .any(|o| o.v2 == h.v2 && o.controllers == h.controllers)
+        {
+            out.push(h);
+        }
+    }
+    out
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+/// The runtime's own cgroup in a hierarchy, from /proc/self/cgroup.
+fn own_cgroup(h: &Hierarchy, self_cgroup: &str) -> PathBuf {
+    for line in self_cgroup.lines() {
+        let mut it = line.splitn(3, ':');
+        let (_, ctrls, path) = (it.next(), it.next().unwrap_or(""), it.next().unwrap_or("/"));
+        let matches = if h.v2 {
+            ctrls.is_empty()
+        } else {
+            let set: Vec<&str> = ctrls.split(',').collect();
+            !ctrls.is_empty() && h.controllers.iter().all(|c| set.contains(&c.as_str()))
+        };
+        if matches {
+            return PathBuf::from(path);
+        }
+    }
+    PathBuf::from("/")
+}
+
+/// The container's cgroup directory in each hierarchy: what it joined and what berth made.
+#[derive(Debug, Default, Clone)]
+pub struct Cgroups {
+    pub joined: Vec<PathBuf>,
+    pub created: Vec<PathBuf>,
+}
+
+/// cgroupsPath semantics: absolute is from the hierarchy root, relative is below the
+/// runtime's own cgroup, unset is `/berth/<id>`.
+pub fn resolve(h: &Hierarchy, cgroups_path: Option<&Path>, id: &str, self_cgroup: &str) -> PathBuf {
+    let inner = match cgroups_path {
+        Some(p) if p.is_absolute() => p.to_path_buf(),
+        Some(p) if !p.as_os_str().is_empty() => own_cgroup(h, self_cgroup).join(p),
+        _ => PathBuf::from("/berth").join(id),
+    };
+    let inner = inner
+        .strip_prefix(&h.root)
+        .map(Path::to_path_buf)
+        .unwrap_or(inner);
+    let rel: PathBuf = inner
+        .components()
+        .filter(|c| matches!(c, std::path::Component::Normal(_)))
+        .collect();
+    h.mount.join(rel)
+}
+
+impl Cgroups {
+    /// Creates (or reuses) the container's directory in every hierarchy.
+    pub fn create(id: &str, cgroups_path: Option<&Path>) -> Result<Cgroups, CgroupError> {
+        let hs = hierarchies().map_err(cg_err("read", Path::new("/proc/self/mountinfo")))?;
+        let self_cgroup = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        let mut cg = Cgroups::default();
+        for h in &hs {
+            let dir = resolve(h, cgroups_path, id, &self_cgroup);
+            let cpuset = h.controllers.iter().any(|c| c == "cpuset");
+            // Walk down from the mount and make what is missing, remembering it.
+            let mut cur = h.mount.clone();
+            for comp in dir
+                .strip_prefix(&h.mount)
+                .unwrap_or(Path::new(""))
+                .components()
+            {
+                cur.push(comp);
+                match fs::create_dir(&cur) {
+                    Ok(()) => {
+                        cg.created.push(cur.clone());
+                        if cpuset {
+                            inherit_cpuset(&cur)?;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(e) => {
+                        let err = cg_err("create", &cur)(e);
+                        cg.remove_created();
+                        return Err(err);
+                    }
+                }
+            }
+            cg.joined.push(dir);
+        }
+        Ok(cg)
+    }
+
+    pub fn add(&self, pid: i32) -> Result<(), CgroupError> {
+        for dir in &self.joined {
+            write(&dir.join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Kills whatever is left in the container's cgroups and removes the directories berth
+    /// made, deepest first. Directories it did not make are never removed.
+    pub fn destroy(&self) -> Result<(), CgroupError> {
+        kill_all(&self.joined, libc::SIGKILL);
+        self.remove_created_checked()
+    }
+
+    fn remove_created(&self) {
+        let _ = self.remove_created_checked();
+    }
+
+    fn remove_created_checked(&self) -> Result<(), CgroupError> {
+        let mut result = Ok(());
+        for dir in self.created.iter().rev() {
+            // A killed task leaves its cgroup asynchronously: retry EBUSY for a short while.
+            let mut tries = 0;
+            loop {
+                match fs::remove_dir(dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 200 => {
+                        tries += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    Err(e) => {
+                        if result.is_ok() {
+                            result = Err(cg_err("remove", dir)(e));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        result
+    }
+}
+
+/// A new v1 cpuset cgroup starts with empty cpus/mems, which refuses tasks: copy the parent's.
+fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
+    let parent = dir.parent().unwrap_or(Path::new("/"));
+    for f in ["cpuset.cpus", "cpuset.mems"] {
+        let v = fs::read_to_string(parent.join(f)).map_err(cg_err("read", &parent.join(f)))?;
+        if !v.trim().is_empty() {
+            write(&dir.join(f), v.trim())?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(cg_err("open", path))?;
+    f.write_all(value.as_bytes()).map_err(|source| CgroupError {
+        op: "write",
+        path: path.to_path_buf(),
+        source: io::Error::new(source.kind(), format!("value {value:?}: {source}")),
+    })
+}
+
+/// Pids in the first readable cgroup.procs among `dirs`.
+pub fn pids(dirs: &[PathBuf]) -> Vec<i32> {
+    for d in dirs {
+        if let Ok(s) = fs::read_to_string(d.join("cgroup.procs")) {
+            return s.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        }
+    }
+    Vec::new()
+}
+
+/// Signals every process in the cgroup (thawing first so a frozen task can die).
+pub fn kill_all(dirs: &[PathBuf], sig: i32) {
+    if sig == libc::SIGKILL {
+        thaw(dirs);
+    }
+    for _ in 0..100 {
+        let pids = pids(dirs);
+        if pids.is_empty() {
+            return;
+        }
+        for p in &pids {
+            // SAFETY: plain kill(2).
+            unsafe { libc::kill(*p, sig) };
+        }
+        if sig != libc::SIGKILL {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+fn freezer(dirs: &[PathBuf]) -> Option<(PathBuf, bool)> {
+    dirs.iter().find_map(|d| {
+        let v1 = d.join("freezer.state");
+        if v1.exists() {
+            return Some((v1, true));
+        }
+        let v2 = d.join("cgroup.freeze");
+        v2.exists().then_some((v2, false))
+    })
+}
+
+pub fn is_frozen(dirs: &[PathBuf]) -> bool {
+    match freezer(dirs) {
+        Some((p, true)) => fs::read_to_string(p).is_ok_and(|s| s.trim() == "FROZEN"),
+        Some((p, false)) => fs::read_to_string(p).is_ok_and(|s| s.trim() == "1"),
+        None => false,
+    }
+}
+
+fn thaw(dirs: &[PathBuf]) {
+    if let Some((p, v1)) = freezer(dirs) {
+        let _ = write(&p, if v1 { "THAWED" } else { "0" });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MI: &str = "\
+30 24 0:26 / /sys/fs/cgroup rw,nosuid - tmpfs tmpfs ro,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate
+32 30 0:28 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd
+33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+34 30 0:30 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+";
+
+    #[test]
+    fn hybrid_mountinfo() {
+        let hs = parse_mountinfo(MI);
+        assert_eq!(hs.len(), 4);
+        assert!(hs[0].v2);
+        assert_eq!(hs[1].controllers, vec!["name=systemd"]);
+        assert_eq!(hs[2].controllers, vec!["cpu", "cpuacct"]);
+        assert_eq!(hs[2].mount, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"));
+    }
+
+    #[test]
+    fn cgroups_path_semantics() {
+        let hs = parse_mountinfo(MI);
+        let mem = &hs[3];
+        let selfcg = "4:memory:/user.slice/sess\n0::/init\n";
+        assert_eq!(
+            resolve(mem, Some(Path::new("/a/b")), "id", selfcg),
+            PathBuf::from("/sys/fs/cgroup/memory/a/b")
+        );
+        assert_eq!(
+            resolve(mem, Some(Path::new("rel")), "id", selfcg),
+            PathBuf::from("/sys/fs/cgroup/memory/user.slice/sess/rel")
+        );
+        assert_eq!(
+            resolve(mem, None, "c1", selfcg),
+            PathBuf::from("/sys/fs/cgroup/memory/berth/c1")
+        );
+        assert_eq!(
+            resolve(&hs[0], Some(Path::new("rel")), "id", selfcg),
+            PathBuf::from("/sys/fs/cgroup/unified/init/rel")
+        );
+    }
+}

@@ -1,0 +1,63 @@
+//! Command line in runc's shape: global flags, then one verb per file.
+
+pub mod create;
+pub mod delete;
+pub mod kill;
+pub mod run;
+pub mod start;
+pub mod state;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth",
+    about = "berth: a low-level OCI container runtime",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Directory for container state (tmpfs recommended)
+    #[arg(long, global = true, default_value = "/run/berth")]
+    pub root: PathBuf,
+    /// Also write log lines to this file
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// Format of the log file
+    #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log debug messages
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Use systemd to manage cgroups (not available: this host has no systemd)
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// Print the version
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container from a bundle; it waits for `start`
+    Create(create::Args),
+    /// Run the user process of a created container
+    Start(start::Args),
+    /// Print the state of a container as JSON
+    State(state::Args),
+    /// Send a signal to the container's init process
+    Kill(kill::Args),
+    /// Delete a stopped (or, with --force, running) container
+    Delete(delete::Args),
+    /// Create, start, wait for and delete a container
+    Run(run::Args),
+}

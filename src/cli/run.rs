@@ -1,0 +1,60 @@
+use std::path::PathBuf;
+
+use berth::container::{self, RunOpts};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Bundle directory (holds config.json); default: current directory
+    #[arg(short = 'b', long)]
+    pub bundle: Option<PathBuf>,
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Return once the container has started
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Do not delete the container after it exits
+    #[arg(long)]
+    pub keep: bool,
+    /// Container id, or a bundle path (contains '/' or starts with '.'): an id is generated
+    pub id: Option<String>,
+}
+
+/// `berth run ./bundle`: a positional that looks like a path is the bundle.
+fn id_and_bundle(a: &Args) -> (String, PathBuf) {
+    match &a.id {
+        Some(s) if s.contains('/') || s.starts_with('.') => (generated_id(), PathBuf::from(s)),
+        Some(s) => (s.clone(), a.bundle.clone().unwrap_or_default()),
+        None => (generated_id(), a.bundle.clone().unwrap_or_default()),
+    }
+}
+
+fn generated_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("berth-{}-{nanos:08x}", std::process::id())
+}
+
+pub fn exec(root: &std::path::Path, a: &Args) -> Result<i32, container::Error> {
+    let (id, bundle) = id_and_bundle(a);
+    let opts = RunOpts {
+        create: container::CreateOpts {
+            bundle,
+            pid_file: a.pid_file.clone(),
+            console_socket: a.console_socket.clone(),
+            no_pivot: a.no_pivot,
+            preserve_fds: a.preserve_fds,
+            detached: a.detach,
+        },
+        detach: a.detach,
+        keep: a.keep,
+    };
+    container::run(root, &id, &opts)
+}

@@ -1,0 +1,567 @@
+//! Lifecycle orchestration (runtime.md "Operations"): create, start, kill, delete, and
+//! run = create + start + wait + delete.
+
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use crate::cgroups::{self, Cgroups};
+use crate::hooks;
+use crate::init::{self, InitArgs};
+use crate::logging;
+use crate::namespaces::{self, Forked, ParentNs};
+use crate::spec::{self, Plan, PlanOptions};
+use crate::state::{self, ContainerDir, State, Status};
+use crate::sync::{Channel, ExpectError, Msg};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Spec(#[from] spec::SpecError),
+    #[error(transparent)]
+    State(#[from] state::StateError),
+    #[error(transparent)]
+    Cgroup(#[from] cgroups::CgroupError),
+    #[error(transparent)]
+    Ns(#[from] namespaces::NsError),
+    #[error(transparent)]
+    Sync(#[from] ExpectError),
+    #[error(transparent)]
+    Hook(#[from] hooks::HookError),
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Msg(String),
+}
+
+impl From<crate::sync::SyncError> for Error {
+    fn from(e: crate::sync::SyncError) -> Self {
+        Error::Sync(e.into())
+    }
+}
+
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CreateOpts {
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+    /// `run` in the foreground keeps berth attached to the container.
+    pub detached: bool,
+}
+
+/// A container berth has just created, still a child of this process.
+pub struct Created {
+    pub pid: Pid,
+    pub pidfd: OwnedFd,
+    pub dir: ContainerDir,
+    pub state: State,
+}
+
+/// Undoes a partial create when dropped while armed: nothing may be left behind.
+struct Teardown<'a> {
+    dir: &'a ContainerDir,
+    child: Option<Pid>,
+    cgroups: Option<Cgroups>,
+    poststop: Option<(&'a Plan, i32)>,
+    armed: bool,
+}
+
+impl Drop for Teardown<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(pid) = self.child {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        if let Some(cg) = &self.cgroups {
+            if let Err(e) = cg.destroy() {
+                logging::warn(&e.to_string());
+            }
+        }
+        if let Some((plan, pid)) = self.poststop {
+            let st = hook_state(plan, pid, Status::Stopped);
+            hooks::run_all_warn("poststop", &plan.hooks.poststop, &st);
+        }
+        let _ = self.dir.remove();
+    }
+}
+
+fn hook_state(plan: &Plan, pid: i32, status: Status) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "ociVersion": plan.oci_version,
+        "id": plan.id,
+        "status": status.as_str(),
+        "pid": pid,
+        "bundle": plan.bundle,
+        "annotations": plan.annotations,
+    }))
+    .unwrap_or_default()
+}
+
+fn absolute(p: &Path) -> Result<PathBuf, Error> {
+    if p.as_os_str().is_empty() {
+        return std::env::current_dir().map_err(io_err("current directory", p));
+    }
+    std::path::absolute(p).map_err(io_err("bundle", p))
+}
+
+pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error> {
+    let dir = ContainerDir::new(root, id)?;
+    let bundle = absolute(&opts.bundle)?;
+    let spec = spec::load(&bundle)?;
+    let plan = spec::plan(
+        id,
+        &bundle,
+        &spec,
+        &PlanOptions {
+            no_pivot: opts.no_pivot,
+            console_socket: opts.console_socket.is_some(),
+            detached: opts.detached,
+        },
+    )?;
+    logging::debug(|| {
+        format!(
+            "plan for {id}: {} mounts, namespaces {:?}",
+            plan.mounts.len(),
+            plan.namespaces.new
+        )
+    });
+    if dir.exists() {
+        return Err(state::StateError::Exists(id.to_string()).into());
+    }
+    let console = match &opts.console_socket {
+        Some(p) => Some(UnixStream::connect(p).map_err(io_err("connect to console socket", p))?),
+        None => None,
+    };
+    dir.create(root)?;
+    let mut guard = Teardown {
+        dir: &dir,
+        child: None,
+        cgroups: None,
+        poststop: None,
+        armed: true,
+    };
+    state::make_fifo(&dir.fifo())?;
+    let cg = Cgroups::create(id, plan.cgroups_path.as_deref())?;
+    guard.cgroups = Some(cg.clone());
+    if let Some(res) = &plan.resources {
+        let skipped = cgroups::apply(&cg.joined, res, &plan.devices)?;
+        if !skipped.is_empty() {
+            logging::warn(&format!(
+                "linux.resources: not applied by this berth build yet: {}",
+                skipped.join(", ")
+            ));
+        }
+    }
+    let (parent_chan, child_chan) = Channel::pair()?;
+    let parent_ns = ParentNs::enter(&plan.namespaces)?;
+    let (pid, pidfd) = match namespaces::clone_into(namespaces::clone_flags(&plan.namespaces))? {
+        Forked::Child => {
+            drop(parent_chan);
+            init::run(InitArgs {
+                plan: &plan,
+                chan: child_chan,
+                fifo: dir.fifo(),
+                console_socket: console.as_ref().map(|c| c.as_raw_fd()),
+                cgroup_dirs: cg.joined.clone(),
+                preserve_fds: opts.preserve_fds,
+            })
+        }
+        Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    guard.child = Some(pid);
+    drop(child_chan);
+    drop(console);
+    parent_ns.restore()?;
+    if let Some(cpus) = &plan.process.cpu_affinity_initial {
+        set_affinity(pid, cpus)?;
+    }
+    if plan
+        .namespaces
+        .new
+        .contains(nix::sched::CloneFlags::CLONE_NEWUSER)
+    {
+        namespaces::write_id_maps(pid, &plan.namespaces)?;
+    }
+    cg.add(pid.as_raw())?;
+    parent_chan.send(&Msg::Go {
+        host_pid: pid.as_raw(),
+    })?;
+    loop {
+        match parent_chan.expect("Ready")? {
+            Msg::Ready => break,
+            Msg::Hooks => {
+                guard.poststop = Some((&plan, pid.as_raw()));
+                let st = hook_state(&plan, pid.as_raw(), Status::Creating);
+                hooks::run_all("prestart", &plan.hooks.prestart, &st)?;
+                hooks::run_all("createRuntime", &plan.hooks.create_runtime, &st)?;
+                parent_chan.send(&Msg::HooksDone)?;
+            }
+            other => return Err(Error::Msg(format!("sync: unexpected {other:?} from init"))),
+        }
+    }
+    let (start_time, _) = state::proc_start_time(pid.as_raw())
+        .ok_or_else(|| Error::Msg("container init exited during create".into()))?;
+    let st = State {
+        oci_version: plan.oci_version.clone(),
+        id: id.to_string(),
+        pid: pid.as_raw(),
+        start_time,
+        bundle: bundle.clone(),
+        rootfs: plan.rootfs.clone(),
+        created: logging::rfc3339(SystemTime::now(), true),
+        annotations: plan.annotations.clone(),
+        cgroup_paths: cg.created.clone(),
+        cgroup_joined: cg.joined.clone(),
+        poststart: plan.hooks.poststart.clone(),
+        poststop: plan.hooks.poststop.clone(),
+        use_terminal: plan.process.terminal,
+    };
+    dir.save(&st)?;
+    if let Some(pf) = &opts.pid_file {
+        write_pid_file(pf, pid.as_raw())?;
+    }
+    guard.armed = false;
+    drop(guard);
+    Ok(Created {
+        pid,
+        pidfd,
+        dir,
+        state: st,
+    })
+}
+
+fn set_affinity(pid: Pid, cpus: &[usize]) -> Result<(), Error> {
+    let mut set = nix::sched::CpuSet::new();
+    for c in cpus {
+        set.set(*c)
+            .map_err(|e| Error::Msg(format!("execCPUAffinity.initial: cpu {c}: {e}")))?;
+    }
+    nix::sched::sched_setaffinity(pid, &set).map_err(|e| {
+        Error::Msg(format!(
+            "execCPUAffinity.initial: sched_setaffinity {cpus:?}: {e}"
+        ))
+    })
+}
+
+/// Written to a temporary name and renamed, so a reader never sees a partial pid.
+fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
+    let path = std::path::absolute(path).map_err(io_err("pid file", path))?;
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ));
+    std::fs::write(&tmp, pid.to_string()).map_err(io_err("write pid file", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io_err("write pid file", &path))
+}
+
+/// Opens a pidfd for the container's init, verifying it is still the same process.
+pub fn pidfd_for(st: &State) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open has no memory arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, st.pid, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a new fd that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // Checked after opening: if the pid was reused before pidfd_open, the start time differs.
+    state::is_alive(st).then_some(fd)
+}
+
+/// poll(2) for readability; the index of the first ready fd, None on timeout.
+pub fn poll_readable(fds: &[BorrowedFd], timeout_ms: i32) -> Option<usize> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|f| libc::pollfd {
+            fd: f.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    loop {
+        // SAFETY: pfds is a valid array of the length we pass.
+        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as _, timeout_ms) };
+        if n < 0 && nix::Error::last() == nix::Error::EINTR {
+            continue;
+        }
+        if n <= 0 {
+            return None;
+        }
+        return pfds.iter().position(|p| p.revents != 0);
+    }
+}
+
+pub fn start(root: &Path, id: &str) -> Result<(), Error> {
+    let dir = ContainerDir::new(root, id)?;
+    let _lock = dir.lock()?;
+    let st = dir.load()?;
+    match state::status(&dir, &st) {
+        Status::Created => start_created(&dir, &st),
+        s => Err(Error::Msg(format!(
+            "cannot start container {id}: it is {}",
+            s.as_str()
+        ))),
+    }
+}
+
+/// Opens the exec FIFO: the init stub's blocked open returns, it writes "0", runs the
+/// startContainer hooks and execs; the FIFO closes on exec (EOF = success) or carries
+/// the init's error message.
+fn start_created(dir: &ContainerDir, st: &State) -> Result<(), Error> {
+    let fifo_path = dir.fifo();
+    let pidfd = pidfd_for(st).ok_or_else(|| {
+        Error::Msg(format!(
+            "cannot start container {}: its init process is gone",
+            st.id
+        ))
+    })?;
+    let mut fifo = state::open_cloexec(&fifo_path, libc::O_NONBLOCK)
+        .map_err(io_err("open exec fifo", &fifo_path))?;
+    let mut got = Vec::new();
+    loop {
+        let ready = poll_readable(&[fifo.as_fd(), pidfd.as_fd()], -1);
+        let mut eof = false;
+        let mut buf = [0u8; 4096];
+        loop {
+            match fifo.read(&mut buf) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(io_err("read exec fifo", &fifo_path)(e)),
+            }
+        }
+        // Done when the init wrote and closed (exec'd or failed), or when it died.
+        if (eof && ready == Some(0)) || ready == Some(1) {
+            break;
+        }
+    }
+    let _ = std::fs::remove_file(&fifo_path);
+    match got.split_first() {
+        Some((b'0', [])) => {}
+        Some((b'0', msg)) => return Err(Error::Msg(String::from_utf8_lossy(msg).into_owned())),
+        _ => {
+            return Err(Error::Msg(format!(
+                "container {} init exited before start",
+                st.id
+            )));
+        }
+    }
+    if !st.poststart.is_empty() {
+        let state =
+            serde_json::to_vec(&state::oci_state_json(st, Status::Running)).unwrap_or_default();
+        hooks::run_all_warn("poststart", &st.poststart, &state);
+    }
+    Ok(())
+}
+
+pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<(), Error> {
+    let dir = ContainerDir::new(root, id)?;
+    let st = dir.load()?;
+    let status = state::status(&dir, &st);
+    if status == Status::Stopped {
+        return Err(Error::Msg(format!("container {id} is not running")));
+    }
+    if all {
+        cgroups::kill_all(&st.cgroup_joined, sig);
+        return Ok(());
+    }
+    let pidfd =
+        pidfd_for(&st).ok_or_else(|| Error::Msg(format!("container {id} is not running")))?;
+    // SAFETY: pidfd_send_signal on a pidfd we own; no siginfo.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<u8>(),
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(Error::Msg(format!(
+            "kill container {id} with signal {sig}: {}",
+            nix::Error::last()
+        )));
+    }
+    Ok(())
+}
+
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
+    let dir = ContainerDir::new(root, id)?;
+    if !dir.exists() {
+        return Err(state::StateError::NotFound(id.to_string()).into());
+    }
+    let _lock = dir.lock()?;
+    let st = match dir.load() {
+        Ok(st) => st,
+        // A create killed before it wrote state.json left only the directory.
+        Err(state::StateError::NotFound(_)) => {
+            dir.remove()?;
+            return Ok(());
+        }
+        Err(e) if force => {
+            logging::warn(&format!("{e}; removing the container directory anyway"));
+            dir.remove()?;
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match state::status(&dir, &st) {
+        Status::Stopped => {}
+        // runc deletes a created (never started) container without --force; engines rely on it.
+        Status::Created => stop(&st),
+        _ if force => stop(&st),
+        s => {
+            return Err(Error::Msg(format!(
+                "cannot delete container {id} that is {} (stop it first or use --force)",
+                s.as_str()
+            )));
+        }
+    }
+    destroy(&dir, &st)
+}
+
+/// SIGKILLs the init (thawing first) and waits until it has exited.
+fn stop(st: &State) {
+    let Some(pidfd) = pidfd_for(st) else { return };
+    cgroups::kill_all(&st.cgroup_joined, libc::SIGKILL);
+    // SAFETY: pidfd_send_signal on a pidfd we own.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<u8>(),
+            0,
+        )
+    };
+    poll_readable(&[pidfd.as_fd()], 10_000);
+}
+
+fn destroy(dir: &ContainerDir, st: &State) -> Result<(), Error> {
+    let cg = Cgroups {
+        joined: st.cgroup_joined.clone(),
+        created: st.cgroup_paths.clone(),
+    };
+    let cg_result = cg.destroy();
+    if !st.poststop.is_empty() {
+        let state =
+            serde_json::to_vec(&state::oci_state_json(st, Status::Stopped)).unwrap_or_default();
+        hooks::run_all_warn("poststop", &st.poststop, &state);
+    }
+    dir.remove()?;
+    cg_result.map_err(Error::from)
+}
+
+pub fn state(root: &Path, id: &str) -> Result<serde_json::Value, Error> {
+    let dir = ContainerDir::new(root, id)?;
+    let st = dir.load()?;
+    Ok(state::oci_state_json(&st, state::status(&dir, &st)))
+}
+
+pub struct RunOpts {
+    pub create: CreateOpts,
+    pub detach: bool,
+    pub keep: bool,
+}
+
+/// Signals `run` forwards to the container (everything a shell or engine might send).
+fn forwarded() -> SigSet {
+    let mut set = SigSet::all();
+    for s in [
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+    ] {
+        set.remove(s);
+    }
+    set
+}
+
+/// create + start, then (unless detached) wait forwarding signals, delete, and return the
+/// container's exit code (128+N when killed by signal N).
+pub fn run(root: &Path, id: &str, opts: &RunOpts) -> Result<i32, Error> {
+    // Block before clone so no signal (and no SIGCHLD) can slip between clone and the wait.
+    let set = forwarded();
+    let mut old = SigSet::empty();
+    if !opts.detach {
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
+            .map_err(|e| Error::Msg(format!("block signals: {e}")))?;
+    }
+    let c = create(root, id, &opts.create)?;
+    if let Err(e) = start_created(&c.dir, &c.state) {
+        stop(&c.state);
+        let _ = waitpid(c.pid, None);
+        let _ = destroy(&c.dir, &c.state);
+        return Err(e);
+    }
+    if opts.detach {
+        return Ok(0);
+    }
+    let sfd =
+        nix::sys::signalfd::SignalFd::with_flags(&set, nix::sys::signalfd::SfdFlags::SFD_CLOEXEC)
+            .map_err(|e| Error::Msg(format!("signalfd: {e}")))?;
+    let code = loop {
+        match poll_readable(&[sfd.as_fd(), c.pidfd.as_fd()], -1) {
+            Some(0) => {
+                if let Ok(Some(info)) = sfd.read_signal() {
+                    let sig = info.ssi_signo as i32;
+                    if sig != libc::SIGCHLD {
+                        // SAFETY: pidfd_send_signal to our own child.
+                        unsafe {
+                            libc::syscall(
+                                libc::SYS_pidfd_send_signal,
+                                c.pidfd.as_raw_fd(),
+                                sig,
+                                std::ptr::null::<u8>(),
+                                0,
+                            )
+                        };
+                    }
+                }
+            }
+            Some(_) => match waitpid(c.pid, None) {
+                Ok(WaitStatus::Exited(_, code)) => break code,
+                Ok(WaitStatus::Signaled(_, sig, _)) => break 128 + sig as i32,
+                Ok(_) => continue,
+                Err(e) => return Err(Error::Msg(format!("wait for container {id}: {e}"))),
+            },
+            None => continue,
+        }
+    };
+    if !opts.keep {
+        destroy(&c.dir, &c.state)?;
+    }
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    Ok(code)
+}

@@ -1,0 +1,93 @@
+//! OCI hooks (config.md "POSIX-platform Hooks"): each hook gets the container state on
+//! stdin, runs with its own args and env, and is killed when its timeout passes.
+
+use std::io::Write;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, Stdio};
+
+use oci_spec::runtime::Hook;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("{kind} hook {path}: {msg}")]
+    Failed {
+        kind: &'static str,
+        path: String,
+        msg: String,
+    },
+}
+
+/// Runs hooks in order; the first failure stops the list.
+pub fn run_all(kind: &'static str, hooks: &[Hook], state: &[u8]) -> Result<(), HookError> {
+    for h in hooks {
+        run(kind, h, state)?;
+    }
+    Ok(())
+}
+
+/// Runs hooks in order, turning failures into warnings (poststart, poststop).
+pub fn run_all_warn(kind: &'static str, hooks: &[Hook], state: &[u8]) {
+    for h in hooks {
+        if let Err(e) = run(kind, h, state) {
+            crate::logging::warn(&e.to_string());
+        }
+    }
+}
+
+fn run(kind: &'static str, h: &Hook, state: &[u8]) -> Result<(), HookError> {
+    let path = h.path().display().to_string();
+    let fail = |msg: String| HookError::Failed {
+        kind,
+        path: path.clone(),
+        msg,
+    };
+    let mut cmd = Command::new(h.path());
+    let args = h.args().clone().unwrap_or_default();
+    if let Some((first, rest)) = args.split_first() {
+        cmd.arg0(first).args(rest);
+    }
+    cmd.env_clear();
+    for kv in h.env().iter().flatten() {
+        if let Some((k, v)) = kv.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    // Hook output goes to our stderr: stdout may be the container's stdio.
+    let stderr = std::io::stderr().as_fd().try_clone_to_owned().ok();
+    cmd.stdin(Stdio::piped())
+        .stdout(stderr.map(Stdio::from).unwrap_or(Stdio::null()))
+        .stderr(Stdio::inherit());
+    let mut child = cmd.spawn().map_err(|e| fail(e.to_string()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that does not read its stdin is fine.
+        let _ = stdin.write_all(state);
+    }
+    let timeout = h.timeout().map(|t| t as i64 * 1000);
+    if let Some(ms) = timeout {
+        if !wait_exit(child.id() as i32, ms) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(fail(format!("timed out after {}s", ms / 1000)));
+        }
+    }
+    let status = child.wait().map_err(|e| fail(e.to_string()))?;
+    match (status.code(), status.signal()) {
+        (Some(0), _) => Ok(()),
+        (Some(c), _) => Err(fail(format!("exited with status {c}"))),
+        (None, Some(s)) => Err(fail(format!("killed by signal {s}"))),
+        _ => Err(fail("ended abnormally".into())),
+    }
+}
+
+/// Waits up to `ms` for a child to exit, without reaping it. True if it exited.
+fn wait_exit(pid: i32, ms: i64) -> bool {
+    // SAFETY: pidfd_open on our own child, which has not been reaped yet.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return true; // let wait() block; nothing better to do
+    }
+    // SAFETY: a new fd that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    crate::container::poll_readable(&[fd.as_fd()], ms.clamp(0, i32::MAX as i64) as i32).is_some()
+}

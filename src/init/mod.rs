@@ -1,0 +1,224 @@
+//! The init stub: the code between clone() and execve(), in the order the kernel needs.
+//! It depends on the plan only, runs single-threaded, and reports the first failure as one
+//! line — over the sync socket before `start`, into the exec FIFO after it.
+
+mod process;
+
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::sched::CloneFlags;
+
+use crate::hooks::{self, HookError};
+use crate::namespaces::NsError;
+use crate::rootfs::{self, RootfsError};
+use crate::security::{self, SecurityError};
+use crate::spec::Plan;
+use crate::sync::{Channel, ExpectError, Msg};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Rootfs(#[from] RootfsError),
+    #[error(transparent)]
+    Ns(#[from] NsError),
+    #[error(transparent)]
+    Sync(#[from] ExpectError),
+    #[error(transparent)]
+    Hook(#[from] HookError),
+    #[error(transparent)]
+    Security(#[from] SecurityError),
+    #[error("{step}: {errno}")]
+    Sys { step: String, errno: Errno },
+    #[error("{0}")]
+    Msg(String),
+}
+
+/// What the parent hands the stub besides the plan (all inherited across the clone).
+pub struct InitArgs<'a> {
+    pub plan: &'a Plan,
+    pub chan: Channel,
+    pub fifo: PathBuf,
+    pub console_socket: Option<RawFd>,
+    pub cgroup_dirs: Vec<PathBuf>,
+    pub preserve_fds: u32,
+}
+
+/// Entry point in the cloned child; never returns.
+pub fn run(a: InitArgs) -> ! {
+    let ready = match before_start(&a) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = a.chan.send(&Msg::Error { msg: e.to_string() });
+            exit(1)
+        }
+    };
+    drop(a.chan);
+    // Blocks until `start` opens the FIFO for reading.
+    let fifo_path = PathBuf::from(format!("/proc/self/fd/{}", ready.fifo.as_raw_fd()));
+    let mut fifo = match std::fs::OpenOptions::new().write(true).open(&fifo_path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("berth init: open exec fifo (needs /proc in the container): {e}");
+            exit(1)
+        }
+    };
+    if fifo.write_all(b"0").is_err() {
+        exit(1)
+    }
+    let err = after_start(a.plan, &ready, a.preserve_fds);
+    // `start` reads this after the "0": anything but EOF is a failure to report.
+    let _ = fifo.write_all(err.to_string().as_bytes());
+    exit(1)
+}
+
+fn exit(code: i32) -> ! {
+    // SAFETY: _exit skips atexit handlers and destructors that belong to the parent.
+    unsafe { libc::_exit(code) }
+}
+
+struct Ready {
+    fifo: OwnedFd,
+    exe: CString,
+    host_pid: i32,
+}
+
+fn state_json(plan: &Plan, pid: i32, status: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "ociVersion": plan.oci_version,
+        "id": plan.id,
+        "status": status,
+        "pid": pid,
+        "bundle": plan.bundle,
+        "annotations": plan.annotations,
+    }))
+    .unwrap_or_default()
+}
+
+pub fn has_create_hooks(plan: &Plan) -> bool {
+    let h = &plan.hooks;
+    !(h.prestart.is_empty() && h.create_runtime.is_empty() && h.create_container.is_empty())
+}
+
+fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
+    let plan = a.plan;
+    // Non-dumpable: processes in the container cannot open our /proc/<pid>/exe or fds.
+    let _ = nix::sys::prctl::set_dumpable(false);
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    let host_pid = match a.chan.expect("Go")? {
+        Msg::Go { host_pid } => host_pid,
+        other => return Err(InitError::Msg(format!("sync: expected Go, got {other:?}"))),
+    };
+    crate::namespaces::child_enter(&plan.namespaces)?;
+    if let Some(h) = &plan.hostname {
+        nix::unistd::sethostname(h).map_err(|errno| InitError::Sys {
+            step: format!("sethostname {h:?}"),
+            errno,
+        })?;
+    }
+    if let Some(d) = &plan.domainname {
+        // SAFETY: setdomainname with a valid buffer and length.
+        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } < 0 {
+            return Err(InitError::Sys {
+                step: format!("setdomainname {d:?}"),
+                errno: Errno::last(),
+            });
+        }
+    }
+    if let Some(adj) = plan.process.oom_score_adj {
+        process::oom_score_adj(adj)?;
+    }
+    let root = rootfs::prepare(plan, &a.cgroup_dirs)?;
+    let fifo = nix::fcntl::open(
+        &a.fifo,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|errno| InitError::Sys {
+        step: format!("open exec fifo {}", a.fifo.display()),
+        errno,
+    })?;
+    if has_create_hooks(plan) {
+        a.chan.send(&Msg::Hooks).map_err(ExpectError::from)?;
+        match a.chan.expect("HooksDone")? {
+            Msg::HooksDone => {}
+            other => {
+                return Err(InitError::Msg(format!(
+                    "sync: expected HooksDone, got {other:?}"
+                )));
+            }
+        }
+        hooks::run_all(
+            "createContainer",
+            &plan.hooks.create_container,
+            &state_json(plan, host_pid, "creating"),
+        )?;
+    }
+    rootfs::pivot(root, plan.no_pivot)?;
+    rootfs::finalize(plan)?;
+    for (k, v) in &plan.sysctl {
+        let path = Path::new("/proc/sys").join(k.replace('.', "/"));
+        std::fs::write(&path, v)
+            .map_err(|e| InitError::Msg(format!("sysctl {k}={v}: {}: {e}", path.display())))?;
+    }
+    if plan.process.terminal {
+        rootfs::setup_console(a.console_socket, plan.process.console_size)?;
+    }
+    setup_process(plan)?;
+    let exe = process::find_executable(&plan.process)?;
+    a.chan.send(&Msg::Ready).map_err(ExpectError::from)?;
+    Ok(Ready {
+        fifo,
+        exe,
+        host_pid,
+    })
+}
+
+fn setup_process(plan: &Plan) -> Result<(), InitError> {
+    let p = &plan.process;
+    security::set_rlimits(&p.rlimits)?;
+    if let Some(pers) = plan.personality {
+        process::personality(pers)?;
+    }
+    if let Some(io) = p.io_priority {
+        process::io_priority(io)?;
+    }
+    if let Some(s) = p.scheduler {
+        process::scheduler(s)?;
+    }
+    security::set_user_and_caps(p, plan.namespaces.has(CloneFlags::CLONE_NEWUSER))?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        p.umask.unwrap_or(0o022),
+    ));
+    nix::unistd::chdir(&p.cwd).map_err(|errno| InitError::Sys {
+        step: format!("chdir to cwd {}", p.cwd.display()),
+        errno,
+    })?;
+    if p.no_new_privileges {
+        security::set_no_new_privs()?;
+    }
+    Ok(())
+}
+
+fn after_start(plan: &Plan, r: &Ready, preserve_fds: u32) -> InitError {
+    if let Err(e) = hooks::run_all(
+        "startContainer",
+        &plan.hooks.start_container,
+        &state_json(plan, r.host_pid, "created"),
+    ) {
+        return e.into();
+    }
+    if let Some(cpus) = &plan.process.cpu_affinity_final {
+        if let Err(e) = process::cpu_affinity(0, cpus, "final") {
+            return e;
+        }
+    }
+    process::reset_signals();
+    if let Err(e) = process::cloexec_fds_from(3 + preserve_fds) {
+        return e;
+    }
+    process::exec(&r.exe, &plan.process)
+}

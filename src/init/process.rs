@@ -1,0 +1,185 @@
+//! Per-process kernel settings the init stub applies before execve, and the execve itself.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+
+use super::InitError;
+use crate::spec::{IoPriority, Personality, ProcessPlan, SchedulerPlan};
+
+fn sys(step: impl Into<String>) -> impl FnOnce(Errno) -> InitError {
+    let step = step.into();
+    move |errno| InitError::Sys { step, errno }
+}
+
+pub fn oom_score_adj(v: i32) -> Result<(), InitError> {
+    std::fs::write("/proc/self/oom_score_adj", v.to_string()).map_err(|e| {
+        let hint = if e.raw_os_error() == Some(libc::EACCES) && v < 0 {
+            " (lowering it needs CAP_SYS_RESOURCE, which this host's bounding set lacks)"
+        } else {
+            ""
+        };
+        InitError::Msg(format!(
+            "write oomScoreAdj {v} to /proc/self/oom_score_adj: {e}{hint}"
+        ))
+    })
+}
+
+pub fn personality(p: Personality) -> Result<(), InitError> {
+    // SAFETY: plain personality(2).
+    if unsafe { libc::personality(p.domain) } < 0 {
+        return Err(sys(format!("personality {:#x}", p.domain))(Errno::last()));
+    }
+    Ok(())
+}
+
+pub fn io_priority(io: IoPriority) -> Result<(), InitError> {
+    const IOPRIO_WHO_PROCESS: i32 = 1;
+    let value = (io.class << 13) | io.level;
+    // SAFETY: ioprio_set on ourselves.
+    if unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) } < 0 {
+        return Err(sys(format!(
+            "ioprio_set class {} priority {}",
+            io.class, io.level
+        ))(Errno::last()));
+    }
+    Ok(())
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct SchedAttr {
+    size: u32,
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+}
+
+pub fn scheduler(s: SchedulerPlan) -> Result<(), InitError> {
+    let attr = SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        policy: s.policy,
+        flags: s.flags,
+        nice: s.nice,
+        priority: s.priority,
+        runtime: s.runtime,
+        deadline: s.deadline,
+        period: s.period,
+    };
+    // SAFETY: sched_setattr on ourselves with a valid attr struct.
+    if unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) } < 0 {
+        return Err(sys(format!(
+            "sched_setattr policy {} priority {} nice {}",
+            s.policy, s.priority, s.nice
+        ))(Errno::last()));
+    }
+    Ok(())
+}
+
+pub fn cpu_affinity(pid: i32, cpus: &[usize], which: &str) -> Result<(), InitError> {
+    let mut set = nix::sched::CpuSet::new();
+    for c in cpus {
+        set.set(*c)
+            .map_err(sys(format!("execCPUAffinity.{which}: cpu {c}")))?;
+    }
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(pid), &set).map_err(sys(format!(
+        "execCPUAffinity.{which}: sched_setaffinity {cpus:?}"
+    )))
+}
+
+/// Finds args[0] like execvp would, using the container's PATH, and checks it can run,
+/// so that a missing binary fails `create` rather than `start`.
+pub fn find_executable(p: &ProcessPlan) -> Result<CString, InitError> {
+    let arg0 = &p.args[0];
+    let candidates: Vec<PathBuf> = if arg0.contains('/') {
+        vec![if Path::new(arg0).is_absolute() {
+            PathBuf::from(arg0)
+        } else {
+            p.cwd.join(arg0)
+        }]
+    } else {
+        let path = p
+            .env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        path.split(':')
+            .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(arg0))
+            .collect()
+    };
+    for c in &candidates {
+        if let Ok(md) = std::fs::metadata(c) {
+            if md.is_file() && md.permissions().mode() & 0o111 != 0 {
+                return CString::new(c.as_os_str().as_bytes())
+                    .map_err(|_| InitError::Msg("exec: path has a NUL byte".into()));
+            }
+            if arg0.contains('/') {
+                return Err(InitError::Msg(format!(
+                    "exec: {arg0:?}: permission denied or not a regular file"
+                )));
+            }
+        }
+    }
+    Err(InitError::Msg(if arg0.contains('/') {
+        format!("exec: {arg0:?}: no such file or directory")
+    } else {
+        format!("exec: {arg0:?}: executable file not found in $PATH")
+    }))
+}
+
+/// Signal dispositions and mask back to defaults: the runtime ignores SIGPIPE and may
+/// have blocked signals to forward them, and neither must leak into the container.
+pub fn reset_signals() {
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: restoring default dispositions in a single-threaded process.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
+}
+
+/// Marks every fd above stdio (and the preserved ones) close-on-exec.
+pub fn cloexec_fds_from(first: u32) -> Result<(), InitError> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
+    if unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    } < 0
+    {
+        return Err(sys("close_range(CLOEXEC)")(Errno::last()));
+    }
+    Ok(())
+}
+
+pub fn exec(path: &CString, p: &ProcessPlan) -> InitError {
+    let to_c = |v: &[String]| -> Vec<CString> {
+        v.iter()
+            .map(|s| CString::new(s.as_bytes()).unwrap_or_default())
+            .collect()
+    };
+    let args = to_c(&p.args);
+    let env = to_c(&p.env);
+    match nix::unistd::execve(path, &args, &env) {
+        Err(e) => InitError::Sys {
+            step: format!("exec {:?}", p.args[0]),
+            errno: e,
+        },
+    }
+}

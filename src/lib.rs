@@ -1,0 +1,15 @@
+//! berth: a low-level OCI container runtime. See docs/design.md for the flow:
+//! config.json → spec (plan) → container (create/start/…) → init stub → execve.
+
+pub mod cgroups;
+pub mod container;
+pub mod hooks;
+pub mod init;
+pub mod logging;
+pub mod namespaces;
+pub mod rootfs;
+pub mod security;
+pub mod signals;
+pub mod spec;
+pub mod state;
+pub mod sync;

@@ -1,0 +1,53 @@
+//! berth: global flags, logging, dispatch, and error → exit code (1, as runc).
+
+mod cli;
+
+use clap::Parser;
+use cli::{Cli, Command, LogFormat};
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    berth::logging::init(
+        cli.log.as_deref(),
+        cli.log_format == LogFormat::Json,
+        cli.debug,
+    );
+    if cli.version {
+        println!("berth version {}", env!("CARGO_PKG_VERSION"));
+        println!("spec: 1.2.1");
+        return;
+    }
+    if cli.systemd_cgroup {
+        berth::logging::error(
+            "--systemd-cgroup: no systemd on this host; berth manages cgroupfs directly (drop the flag)",
+        );
+        std::process::exit(1);
+    }
+    let Some(cmd) = &cli.command else {
+        berth::logging::error("no command given (see berth --help)");
+        std::process::exit(1);
+    };
+    let root = &cli.root;
+    let result = match cmd {
+        Command::Create(a) => cli::create::exec(root, a),
+        Command::Start(a) => cli::start::exec(root, a),
+        Command::State(a) => cli::state::exec(root, a),
+        Command::Kill(a) => cli::kill::exec(root, a),
+        Command::Delete(a) => cli::delete::exec(root, a),
+        Command::Run(a) => cli::run::exec(root, a),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            berth::logging::error(&e.to_string());
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! Namespace plumbing: clone3 into new namespaces, setns by fd, user-namespace id maps
+//! and time-namespace offsets.
+//!
+//! Who does what (see docs/design.md):
+//! - user and pid namespaces are created by clone3 itself, so the child is pid 1 and the
+//!   parent can write its id maps;
+//! - a pid namespace to join is entered by the parent (setns affects only its children),
+//!   restored right after the clone;
+//! - a new time namespace is made by the parent (unshare + timens_offsets affect only its
+//!   children: offsets must be written before any process lives in it), restored after;
+//! - every other namespace is joined (setns) or created (unshare) by the child itself,
+//!   after joining the user namespace, so they are owned by the container's user namespace.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+use nix::sched::CloneFlags;
+use nix::unistd::Pid;
+
+use crate::spec::{IdMap, Namespaces};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NsError {
+    #[error("clone3 into namespaces {flags:?}: {errno}")]
+    Clone {
+        flags: CloneFlags,
+        errno: nix::Error,
+    },
+    #[error("{what}: {errno}")]
+    Sys { what: String, errno: nix::Error },
+    #[error("writing {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> NsError {
+    let what = what.into();
+    move |errno| NsError::Sys { what, errno }
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+pub enum Forked {
+    Child,
+    Parent { pid: Pid, pidfd: OwnedFd },
+}
+
+/// fork()-like clone3 (no new stack: the child continues on a copy of ours) into new
+/// namespaces, returning a pidfd for the child so its exit can never be missed.
+///
+/// Only call from a single-threaded process: the child must not inherit locks held by
+/// other threads.
+pub fn clone_into(flags: CloneFlags) -> Result<Forked, NsError> {
+    let mut pidfd: RawFd = -1;
+    let mut args = CloneArgs {
+        flags: (flags.bits() as u64) | libc::CLONE_PIDFD as u64,
+        pidfd: &mut pidfd as *mut RawFd as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    // SAFETY: clone3 without CLONE_VM and without a stack behaves like fork(); args is a
+    // valid, fully initialised struct of the size we pass.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        -1 => Err(NsError::Clone {
+            flags,
+            errno: nix::Error::last(),
+        }),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent {
+            pid: Pid::from_raw(pid as i32),
+            // SAFETY: the kernel stored a new pidfd that nothing else owns.
+            pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+        }),
+    }
+}
+
+/// Parent-side namespace changes that only affect the children it creates; `restore`
+/// puts the parent back so later helpers (hooks) run where the parent runs.
+pub struct ParentNs {
+    saved: Vec<(CloneFlags, File)>,
+}
+
+impl ParentNs {
+    pub fn enter(ns: &Namespaces) -> Result<ParentNs, NsError> {
+        let mut saved = Vec::new();
+        let pidns = CloneFlags::CLONE_NEWPID;
+        if let Some((_, fd, path)) = ns.join.iter().find(|(f, _, _)| *f == pidns) {
+            saved.push((pidns, open_own("pid_for_children")?));
+            nix::sched::setns(fd, pidns)
+                .map_err(sys(format!("join pid namespace {}", path.display())))?;
+        }
+        let timens = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+        if ns.new.contains(timens) {
+            saved.push((timens, open_own("time_for_children")?));
+            nix::sched::unshare(timens).map_err(sys("unshare time namespace"))?;
+            if !ns.time_offsets.is_empty() {
+                let mut text = String::new();
+                for (clock, secs, nanos) in &ns.time_offsets {
+                    text.push_str(&format!("{clock} {secs} {nanos}\n"));
+                }
+                write_proc("/proc/self/timens_offsets", &text)?;
+            }
+        }
+        Ok(ParentNs { saved })
+    }
+
+    pub fn restore(self) -> Result<(), NsError> {
+        for (flag, f) in self.saved {
+            nix::sched::setns(f, flag).map_err(sys("restore the runtime's own namespace"))?;
+        }
+        Ok(())
+    }
+}
+
+fn open_own(name: &str) -> Result<File, NsError> {
+    let path = format!("/proc/self/ns/{name}");
+    File::open(&path).map_err(|source| NsError::Write { path, source })
+}
+
+/// Flags given to clone3: the user and pid namespaces (see the module comment).
+pub fn clone_flags(ns: &Namespaces) -> CloneFlags {
+    ns.new & (CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWPID)
+}
+
+/// Flags the child unshares itself, after joining.
+pub fn unshare_flags(ns: &Namespaces) -> CloneFlags {
+    ns.new
+        & (CloneFlags::CLONE_NEWNS
+            | CloneFlags::CLONE_NEWNET
+            | CloneFlags::CLONE_NEWIPC
+            | CloneFlags::CLONE_NEWUTS
+            | CloneFlags::CLONE_NEWCGROUP)
+}
+
+/// Writes /proc/<pid>/{uid,gid}_map for a child in a new user namespace.
+pub fn write_id_maps(pid: Pid, ns: &Namespaces) -> Result<(), NsError> {
+    write_proc(&format!("/proc/{pid}/uid_map"), &map_text(&ns.uid_mappings))?;
+    write_proc(&format!("/proc/{pid}/gid_map"), &map_text(&ns.gid_mappings))
+}
+
+pub fn map_text(maps: &[IdMap]) -> String {
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
+        .collect()
+}
+
+fn write_proc(path: &str, text: &str) -> Result<(), NsError> {
+    let err = |source| NsError::Write {
+        path: path.to_string(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(err)?;
+    // One write(2): these files take their whole content in a single call.
+    f.write_all(text.as_bytes()).map_err(err)
+}
+
+/// Child side: join the user namespace first (it decides what the others may do), then
+/// every other namespace to join, then unshare the new ones.
+pub fn child_enter(ns: &Namespaces) -> Result<(), NsError> {
+    let user = CloneFlags::CLONE_NEWUSER;
+    let ordered = ns.join.iter().filter(|(f, _, _)| *f == user).chain(
+        ns.join
+            .iter()
+            .filter(|(f, _, _)| *f != user && *f != CloneFlags::CLONE_NEWPID),
+    );
+    for (flag, fd, path) in ordered {
+        nix::sched::setns(fd, *flag).map_err(sys(format!("join namespace {}", path.display())))?;
+        if *flag == user {
+            become_root()?;
+        }
+    }
+    if ns.new.contains(user) {
+        become_root()?;
+    }
+    let flags = unshare_flags(ns);
+    if !flags.is_empty() {
+        nix::sched::unshare(flags).map_err(sys(format!("unshare {flags:?}")))?;
+    }
+    Ok(())
+}
+
+/// Inside a fresh user namespace we keep host-root credentials until we switch to the
+/// namespace's root, which the id maps must contain.
+fn become_root() -> Result<(), NsError> {
+    let root = nix::unistd::Uid::from_raw(0);
+    let rootg = nix::unistd::Gid::from_raw(0);
+    nix::unistd::setresgid(rootg, rootg, rootg).map_err(sys(
+        "setgid to root of the user namespace (is gid 0 mapped?)",
+    ))?;
+    nix::unistd::setresuid(root, root, root).map_err(sys(
+        "setuid to root of the user namespace (is uid 0 mapped?)",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_map_text() {
+        let m = [
+            IdMap {
+                container_id: 0,
+                host_id: 100000,
+                size: 65536,
+            },
+            IdMap {
+                container_id: 65536,
+                host_id: 0,
+                size: 1,
+            },
+        ];
+        assert_eq!(map_text(&m), "0 100000 65536\n65536 0 1\n");
+    }
+}

@@ -1,0 +1,189 @@
+//! /dev: default device nodes, linux.devices, the standard links, and the console.
+
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::mount::{MsFlags, mount};
+use nix::sys::stat::{Mode, SFlag};
+
+use super::paths::{Kind, Root, fd_path};
+use super::{At, NONE, RootfsError};
+use crate::spec::DevicePlan;
+
+const DEFAULT: &[(&str, u64, u64)] = &[
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+pub fn default_devices(root: &Root, userns: bool) -> Result<(), RootfsError> {
+    for (name, major, minor) in DEFAULT {
+        let d = DevicePlan {
+            path: PathBuf::from("/dev").join(name),
+            kind: libc::S_IFCHR,
+            major: *major,
+            minor: *minor,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        };
+        create(root, &d, userns)?;
+    }
+    Ok(())
+}
+
+pub fn create_devices(
+    root: &Root,
+    devices: &[DevicePlan],
+    userns: bool,
+) -> Result<(), RootfsError> {
+    for d in devices {
+        create(root, d, userns)?;
+    }
+    Ok(())
+}
+
+/// mknod, or inside a user namespace (where mknod is refused) a bind mount of the host's node.
+fn create(root: &Root, d: &DevicePlan, userns: bool) -> Result<(), RootfsError> {
+    let p = d.path.as_path();
+    if userns {
+        let target = root
+            .ensure(p, Kind::File)
+            .at("create device bind target", p)?;
+        return mount(Some(p), &fd_path(&target), NONE, MsFlags::MS_BIND, NONE)
+            .at("bind-mount host device", p);
+    }
+    let parent = p.parent().unwrap_or(Path::new("/"));
+    let name = p.file_name().ok_or(Errno::EINVAL).at("device path", p)?;
+    let dir = root
+        .mkdir_all(parent)
+        .at("create device directory", parent)?;
+    match nix::unistd::unlinkat(&dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(e) => return Err(e).at("replace existing device", p),
+    }
+    let kind = SFlag::from_bits_truncate(d.kind);
+    let mode = Mode::from_bits_truncate(d.mode);
+    nix::sys::stat::mknodat(
+        &dir,
+        name,
+        kind,
+        mode,
+        libc::makedev(d.major as u32, d.minor as u32),
+    )
+    .at("mknod", p)?;
+    nix::unistd::fchownat(
+        &dir,
+        name,
+        Some(nix::unistd::Uid::from_raw(d.uid)),
+        Some(nix::unistd::Gid::from_raw(d.gid)),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .at("chown device", p)?;
+    // mknod applies the umask; set the mode the config asked for exactly.
+    nix::sys::stat::fchmodat(
+        &dir,
+        name,
+        mode,
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .at("chmod device", p)
+}
+
+/// The links every container expects in /dev (after pivot_root).
+pub fn dev_links(root: &Root) -> Result<(), RootfsError> {
+    let Ok(dev) = root.open_in(Path::new("/dev"), libc::O_PATH | libc::O_DIRECTORY) else {
+        return Ok(());
+    };
+    let has_pts = root
+        .open_in(Path::new("/dev/pts/ptmx"), libc::O_PATH)
+        .is_ok();
+    let mut links = vec![
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+    ];
+    if has_pts {
+        // /dev/ptmx must be the devpts instance's own ptmx so ptys land in /dev/pts.
+        match nix::unistd::unlinkat(&dev, "ptmx", nix::unistd::UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e).at("replace", Path::new("/dev/ptmx")),
+        }
+        links.push(("pts/ptmx", "ptmx"));
+    }
+    for (target, name) in links {
+        match nix::unistd::symlinkat(target, &dev, name) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(e).at("symlink", &Path::new("/dev").join(name)),
+        }
+    }
+    Ok(())
+}
+
+/// terminal:true — a pty made inside the container: the master goes to the engine over the
+/// console socket (SCM_RIGHTS, the pty name as payload, as runc does), the slave becomes
+/// the controlling terminal, stdio and /dev/console.
+pub fn setup_console(socket: Option<RawFd>, size: Option<(u16, u16)>) -> Result<(), RootfsError> {
+    let ptmx = Path::new("/dev/ptmx");
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .at("open pty master", ptmx)?;
+    nix::pty::grantpt(&master).at("grantpt", ptmx)?;
+    nix::pty::unlockpt(&master).at("unlockpt", ptmx)?;
+    let name = nix::pty::ptsname_r(&master).at("ptsname", ptmx)?;
+    if let Some((rows, cols)) = size {
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ with a valid winsize.
+        if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
+            return Err(Errno::last()).at("set console size", ptmx);
+        }
+    }
+    let console = Path::new("/dev/console");
+    let root = Root::open(Path::new("/")).at("open", Path::new("/"))?;
+    let target = root.ensure(console, Kind::File).at("create", console)?;
+    mount(
+        Some(name.as_str()),
+        &fd_path(&target),
+        NONE,
+        MsFlags::MS_BIND,
+        NONE,
+    )
+    .at("bind-mount pty onto", console)?;
+    if let Some(sock) = socket {
+        let fds = [master.as_raw_fd()];
+        let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+        nix::sys::socket::sendmsg::<()>(
+            sock,
+            &[IoSlice::new(name.as_bytes())],
+            &cmsg,
+            nix::sys::socket::MsgFlags::empty(),
+            None,
+        )
+        .at("send pty master to console socket", Path::new(&name))?;
+    }
+    nix::unistd::setsid().at("setsid", Path::new(&name))?;
+    let slave = nix::fcntl::open(name.as_str(), OFlag::O_RDWR, Mode::empty())
+        .at("open pty", Path::new(&name))?;
+    // SAFETY: TIOCSCTTY on our new session's terminal.
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+        return Err(Errno::last()).at("make controlling terminal", Path::new(&name));
+    }
+    for fd in 0..3 {
+        // SAFETY: dup2 onto stdio.
+        if unsafe { libc::dup2(slave.as_raw_fd(), fd) } < 0 {
+            return Err(Errno::last()).at("dup pty onto stdio", Path::new(&name));
+        }
+    }
+    Ok(())
+}

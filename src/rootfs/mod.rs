@@ -1,0 +1,246 @@
+//! The container's filesystem view, in the order the kernel needs it:
+//! propagation → rootfs bind → config mounts → devices → pivot_root → /dev links →
+//! masked and read-only paths → read-only root.
+
+mod devices;
+mod mounts;
+pub mod paths;
+
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+
+use crate::spec::Plan;
+pub use devices::setup_console;
+use paths::{Kind, Root, fd_path};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{step} {}: {errno}", path.display())]
+pub struct RootfsError {
+    pub step: &'static str,
+    pub path: PathBuf,
+    pub errno: Errno,
+}
+
+pub(crate) trait At<T> {
+    fn at(self, step: &'static str, path: &Path) -> Result<T, RootfsError>;
+}
+
+impl<T> At<T> for Result<T, Errno> {
+    fn at(self, step: &'static str, path: &Path) -> Result<T, RootfsError> {
+        self.map_err(|errno| RootfsError {
+            step,
+            path: path.to_path_buf(),
+            errno,
+        })
+    }
+}
+
+const NONE: Option<&str> = None;
+
+/// Everything before pivot_root; runs in the container's fresh mount namespace.
+pub fn prepare(plan: &Plan, cgroup_dirs: &[PathBuf]) -> Result<Root, RootfsError> {
+    // Stop our mounts from propagating back to the host (and make pivot_root legal).
+    let prop = plan
+        .rootfs_propagation
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    mount(NONE, "/", NONE, prop, NONE).at("set propagation of", Path::new("/"))?;
+    make_parent_private(&plan.rootfs)?;
+    mount(
+        Some(&plan.rootfs),
+        &plan.rootfs,
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        NONE,
+    )
+    .at("bind-mount rootfs", &plan.rootfs)?;
+    let root = Root::open(&plan.rootfs).at("open rootfs", &plan.rootfs)?;
+    let userns = plan.namespaces.has_user();
+    for m in &plan.mounts {
+        mounts::mount_one(&root, m, userns, cgroup_dirs)?;
+    }
+    let dev_is_bind = plan
+        .mounts
+        .iter()
+        .any(|m| m.destination == Path::new("/dev") && m.kind == crate::spec::MountKind::Bind);
+    if !dev_is_bind {
+        devices::default_devices(&root, userns)?;
+    }
+    devices::create_devices(&root, &plan.devices, userns)?;
+    Ok(root)
+}
+
+/// pivot_root requires the new root's parent mount not to be shared.
+fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut best: Option<(PathBuf, bool)> = None;
+    for line in info.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        if f.len() < 7 {
+            continue;
+        }
+        let mp = PathBuf::from(f[4].replace("\\040", " "));
+        if rootfs.starts_with(&mp)
+            && best
+                .as_ref()
+                .is_none_or(|(b, _)| mp.as_os_str().len() >= b.as_os_str().len())
+        {
+            let shared = f[6..]
+                .iter()
+                .take_while(|x| **x != "-")
+                .any(|x| x.starts_with("shared:"));
+            best = Some((mp, shared));
+        }
+    }
+    if let Some((mp, true)) = best {
+        mount(NONE, &mp, NONE, MsFlags::MS_PRIVATE, NONE).at("make private", &mp)?;
+    }
+    Ok(())
+}
+
+/// Makes the rootfs the process's `/`. With `no_pivot` (for ramfs roots) the rootfs is
+/// moved over `/` and chrooted into, which leaves the old root reachable to CAP_SYS_CHROOT.
+pub fn pivot(root: Root, no_pivot: bool) -> Result<(), RootfsError> {
+    let p = root.path.clone();
+    nix::unistd::fchdir(&root.fd).at("chdir to rootfs", &p)?;
+    if no_pivot {
+        mount(Some(&p), "/", NONE, MsFlags::MS_MOVE, NONE).at("move rootfs to /", &p)?;
+        nix::unistd::chroot(".").at("chroot", &p)?;
+    } else {
+        // pivot_root(".", ".") stacks the old root on top of the new one at "/"; detaching
+        // it leaves only the new root, with no directory needed for the old one.
+        nix::unistd::pivot_root(".", ".").at("pivot_root", &p)?;
+        mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
+            .at("make old root slave", Path::new("/"))?;
+        umount2(".", MntFlags::MNT_DETACH).at("detach old root", Path::new("/"))?;
+    }
+    nix::unistd::chdir("/").at("chdir", Path::new("/"))?;
+    drop(root);
+    Ok(())
+}
+
+/// Everything after pivot_root, with `/` being the container's root.
+pub fn finalize(plan: &Plan) -> Result<(), RootfsError> {
+    let root = Root::open(Path::new("/")).at("open", Path::new("/"))?;
+    devices::dev_links(&root)?;
+    if let Some(prop) = plan.rootfs_propagation {
+        mount(NONE, "/", NONE, prop, NONE).at("set rootfsPropagation on", Path::new("/"))?;
+    }
+    for p in &plan.masked_paths {
+        mask(&root, p)?;
+    }
+    for p in &plan.readonly_paths {
+        readonly(&root, p)?;
+    }
+    if plan.readonly_root {
+        remount_ro(Path::new("/"), MsFlags::empty())?;
+    }
+    Ok(())
+}
+
+/// maskedPaths: /dev/null over files, an empty read-only tmpfs over directories. /dev/null
+/// is checked to be the real character device (a symlink or other file there is refused).
+fn mask(root: &Root, p: &Path) -> Result<(), RootfsError> {
+    let target = match root.open_in(p, libc::O_PATH) {
+        Err(Errno::ENOENT) => return Ok(()),
+        r => r.at("open masked path", p)?,
+    };
+    let st = nix::sys::stat::fstat(&target).at("stat masked path", p)?;
+    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        mount(
+            Some("tmpfs"),
+            &fd_path(&target),
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            Some("size=0k,mode=0555"),
+        )
+        .at("mask directory", p)?;
+        return Ok(());
+    }
+    let null = root
+        .open_in(Path::new("/dev/null"), libc::O_PATH | libc::O_NOFOLLOW)
+        .at("open /dev/null to mask", p)?;
+    let ns = nix::sys::stat::fstat(&null).at("stat", Path::new("/dev/null"))?;
+    if ns.st_mode & libc::S_IFMT != libc::S_IFCHR || ns.st_rdev != libc::makedev(1, 3) {
+        return Err(Errno::EPERM).at("/dev/null is not the null device; refusing to mask", p);
+    }
+    mount(
+        Some(&fd_path(&null)),
+        &fd_path(&target),
+        NONE,
+        MsFlags::MS_BIND,
+        NONE,
+    )
+    .at("mask file", p)
+}
+
+fn readonly(root: &Root, p: &Path) -> Result<(), RootfsError> {
+    let target = match root.open_in(p, libc::O_PATH) {
+        Err(Errno::ENOENT) => return Ok(()),
+        r => r.at("open read-only path", p)?,
+    };
+    let fp = fd_path(&target);
+    mount(
+        Some(&fp),
+        &fp,
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        NONE,
+    )
+    .at("bind read-only path", p)?;
+    let target = root
+        .open_in(p, libc::O_PATH)
+        .at("reopen read-only path", p)?;
+    remount_ro(&fd_path(&target), MsFlags::MS_REC).map_err(|e| RootfsError {
+        path: p.to_path_buf(),
+        ..e
+    })
+}
+
+/// Bind-remounts read-only, keeping the flags the kernel locks (nosuid, nodev, noexec and
+/// atime flags must be repeated on remount inside a user namespace).
+pub(crate) fn remount_ro(p: &Path, extra: MsFlags) -> Result<(), RootfsError> {
+    let locked = locked_flags(p);
+    mount(
+        NONE,
+        p,
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked | extra,
+        NONE,
+    )
+    .at("remount read-only", p)
+}
+
+pub(crate) fn locked_flags(p: &Path) -> MsFlags {
+    let Ok(st) = nix::sys::statvfs::statvfs(p) else {
+        return MsFlags::empty();
+    };
+    use nix::sys::statvfs::FsFlags as F;
+    let f = st.flags();
+    let mut out = MsFlags::empty();
+    for (s, m) in [
+        (F::ST_NOSUID, MsFlags::MS_NOSUID),
+        (F::ST_NODEV, MsFlags::MS_NODEV),
+        (F::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (F::ST_NOATIME, MsFlags::MS_NOATIME),
+        (F::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (F::ST_RELATIME, MsFlags::MS_RELATIME),
+        (F::ST_RDONLY, MsFlags::MS_RDONLY),
+    ] {
+        if f.contains(s) {
+            out |= m;
+        }
+    }
+    out
+}
+
+/// Resolves a destination and reports whether the source of a bind is a directory.
+pub(crate) fn ensure_for(
+    root: &Root,
+    dest: &Path,
+    dir: bool,
+) -> Result<std::os::fd::OwnedFd, RootfsError> {
+    root.ensure(dest, if dir { Kind::Dir } else { Kind::File })
+        .at("create mount destination", dest)
+}

@@ -1,0 +1,235 @@
+//! One config.json mount, done by fd inside the root.
+
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::{MsFlags, mount};
+
+use super::paths::{Root, fd_path};
+use super::{At, NONE, RootfsError, ensure_for, locked_flags};
+use crate::spec::{MountKind, MountPlan};
+
+/// Flags a bind mount can only get through a second, remount call.
+const REMOUNT_FLAGS: MsFlags = MsFlags::MS_RDONLY
+    .union(MsFlags::MS_NOSUID)
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC)
+    .union(MsFlags::MS_NOATIME)
+    .union(MsFlags::MS_NODIRATIME)
+    .union(MsFlags::MS_RELATIME)
+    .union(MsFlags::MS_STRICTATIME);
+
+pub fn mount_one(
+    root: &Root,
+    m: &MountPlan,
+    userns: bool,
+    cgroup_dirs: &[PathBuf],
+) -> Result<(), RootfsError> {
+    let dest = m.destination.as_path();
+    match &m.kind {
+        MountKind::Bind => bind(root, m)?,
+        MountKind::Fs(t) if t == "cgroup" || t == "cgroup2" => {
+            cgroup(root, m, userns, cgroup_dirs)?
+        }
+        MountKind::Fs(t) => {
+            let target = ensure_for(root, dest, true)?;
+            let source = m.source.clone().unwrap_or_else(|| PathBuf::from(t));
+            let data = m.options.data_string();
+            let flags = m.options.flags & !MsFlags::MS_REMOUNT;
+            mount(
+                Some(&source),
+                &fd_path(&target),
+                Some(t.as_str()),
+                flags,
+                (!data.is_empty()).then_some(data.as_str()),
+            )
+            .at(mount_step(t), dest)?;
+        }
+    }
+    after_mount(root, m)
+}
+
+fn mount_step(t: &str) -> &'static str {
+    match t {
+        "proc" => "mount proc at",
+        "sysfs" => "mount sysfs at",
+        "tmpfs" => "mount tmpfs at",
+        "devpts" => "mount devpts at",
+        "mqueue" => "mount mqueue at",
+        "overlay" => "mount overlay at",
+        _ => "mount filesystem at",
+    }
+}
+
+fn bind(root: &Root, m: &MountPlan) -> Result<(), RootfsError> {
+    let dest = m.destination.as_path();
+    let src_path = m.source.as_deref().unwrap_or(Path::new(""));
+    let src = nix::fcntl::open(
+        src_path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .at("open bind source", src_path)?;
+    let st = nix::sys::stat::fstat(&src).at("stat bind source", src_path)?;
+    let target = ensure_for(root, dest, st.st_mode & libc::S_IFMT == libc::S_IFDIR)?;
+    let mut flags = MsFlags::MS_BIND;
+    if m.options.recursive_bind {
+        flags |= MsFlags::MS_REC;
+    }
+    mount(Some(&fd_path(&src)), &fd_path(&target), NONE, flags, NONE)
+        .at("bind-mount onto", dest)?;
+    let wanted = m.options.flags & REMOUNT_FLAGS;
+    if !wanted.is_empty() {
+        let target = root
+            .open_in(dest, libc::O_PATH)
+            .at("reopen bind mount", dest)?;
+        let fp = fd_path(&target);
+        let keep = locked_flags(&fp) & !m.options.cleared & !MsFlags::MS_RDONLY;
+        mount(
+            NONE,
+            &fp,
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | wanted | keep,
+            NONE,
+        )
+        .at("remount bind mount with its options", dest)?;
+    }
+    Ok(())
+}
+
+/// Propagation changes and recursive attributes, applied to the mount now at `dest`.
+fn after_mount(root: &Root, m: &MountPlan) -> Result<(), RootfsError> {
+    let dest = m.destination.as_path();
+    let o = &m.options;
+    if o.propagation.is_empty() && o.attr_set == 0 && o.attr_clr == 0 {
+        return Ok(());
+    }
+    let target = root.open_in(dest, libc::O_PATH).at("reopen mount", dest)?;
+    for p in &o.propagation {
+        mount(NONE, &fd_path(&target), NONE, *p, NONE).at("set propagation of", dest)?;
+    }
+    if o.attr_set != 0 || o.attr_clr != 0 {
+        mount_setattr(&target, o.attr_set, o.attr_clr)
+            .at("set recursive mount attributes on", dest)?;
+    }
+    Ok(())
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+pub(super) fn mount_setattr(fd: &impl AsRawFd, set: u64, clr: u64) -> Result<(), Errno> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clr,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: valid fd, empty C string, attr struct of the size we pass.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r < 0 { Err(Errno::last()) } else { Ok(()) }
+}
+
+/// A `cgroup` mount. On a v2-only host it is cgroup2. With v1 hierarchies (v1 or hybrid) it
+/// is a tmpfs holding one mount per hierarchy, as the host has them; inside a cgroup
+/// namespace each shows the container's cgroup as its root. Inside a user namespace, where
+/// v1 cgroupfs cannot be mounted, the container's own cgroup directories are bind-mounted.
+fn cgroup(
+    root: &Root,
+    m: &MountPlan,
+    userns: bool,
+    cgroup_dirs: &[PathBuf],
+) -> Result<(), RootfsError> {
+    let dest = m.destination.as_path();
+    let hs = crate::cgroups::hierarchies().unwrap_or_default();
+    let flags = m.options.flags & !MsFlags::MS_REMOUNT;
+    let target = ensure_for(root, dest, true)?;
+    let v1: Vec<_> = hs.iter().filter(|h| !h.v2).collect();
+    if v1.is_empty() || matches!(&m.kind, MountKind::Fs(t) if t == "cgroup2") {
+        return mount(
+            Some("cgroup2"),
+            &fd_path(&target),
+            Some("cgroup2"),
+            flags,
+            NONE,
+        )
+        .at("mount cgroup2 at", dest);
+    }
+    mount(
+        Some("tmpfs"),
+        &fd_path(&target),
+        Some("tmpfs"),
+        flags & !MsFlags::MS_RDONLY,
+        Some("mode=755"),
+    )
+    .at("mount cgroup tmpfs at", dest)?;
+    for h in &hs {
+        let name = h.mount.file_name().map(PathBuf::from).unwrap_or_default();
+        let sub = dest.join(&name);
+        let t = ensure_for(root, &sub, true)?;
+        let own = cgroup_dirs.iter().find(|d| d.starts_with(&h.mount));
+        if userns {
+            if let Some(own) = own {
+                mount(
+                    Some(own),
+                    &fd_path(&t),
+                    NONE,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    NONE,
+                )
+                .at("bind cgroup at", &sub)?;
+            }
+        } else if h.v2 {
+            mount(Some("cgroup2"), &fd_path(&t), Some("cgroup2"), flags, NONE)
+                .at("mount cgroup2 at", &sub)?;
+        } else {
+            let opts = h.controllers.join(",");
+            mount(
+                Some("cgroup"),
+                &fd_path(&t),
+                Some("cgroup"),
+                flags,
+                Some(opts.as_str()),
+            )
+            .at("mount cgroup at", &sub)?;
+        }
+        // Co-mounted controllers ("cpu,cpuacct") get one symlink per controller.
+        let n = name.to_string_lossy();
+        if n.contains(',') {
+            for part in n.split(',') {
+                let link = root.open_in(dest, libc::O_PATH).at("open", dest)?;
+                match nix::unistd::symlinkat(n.as_ref(), &link, part) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(e).at("symlink cgroup controller", &dest.join(part)),
+                }
+            }
+        }
+    }
+    if flags.contains(MsFlags::MS_RDONLY) {
+        let t = root.open_in(dest, libc::O_PATH).at("reopen", dest)?;
+        mount(
+            NONE,
+            &fd_path(&t),
+            NONE,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags,
+            NONE,
+        )
+        .at("remount cgroup tmpfs read-only at", dest)?;
+    }
+    Ok(())
+}

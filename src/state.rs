@@ -1,0 +1,280 @@
+//! The `--root` layout: `<root>/<id>/{state.json, exec.fifo}`, the per-container lock,
+//! and the container status derived from the process (pid plus its start time).
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Hook;
+use serde::{Deserialize, Serialize};
+
+pub const STATE_FILE: &str = "state.json";
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("container id {0:?} is invalid: {1}")]
+    BadId(String, &'static str),
+    #[error("container {0} already exists")]
+    Exists(String),
+    #[error("container {0} does not exist")]
+    NotFound(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: corrupt state file: {source}")]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
+    move |source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// runc accepts `^[\w+-\.]+$`; we do the same, which rules out '/', empty and NUL, and
+/// additionally refuse the names "." and "..".
+pub fn validate_id(id: &str) -> Result<(), StateError> {
+    let bad = |why| Err(StateError::BadId(id.to_string(), why));
+    if id.is_empty() {
+        return bad("it is empty");
+    }
+    if id == "." || id == ".." {
+        return bad("it is a relative path component");
+    }
+    if id.len() > 1024 {
+        return bad("it is longer than 1024 bytes");
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'))
+    {
+        return bad("only letters, digits, '_', '+', '-' and '.' are allowed");
+    }
+    Ok(())
+}
+
+/// What berth keeps about a container between invocations.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    /// Field 22 of /proc/<pid>/stat when the container was created.
+    pub start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// Cgroup directories berth made (and must remove), absolute.
+    #[serde(default)]
+    pub cgroup_paths: Vec<PathBuf>,
+    /// Cgroup directories the container joined (first one used for `kill --all`).
+    #[serde(default)]
+    pub cgroup_joined: Vec<PathBuf>,
+    #[serde(default)]
+    pub poststart: Vec<Hook>,
+    #[serde(default)]
+    pub poststop: Vec<Hook>,
+    /// `/proc/<pid>/ns/*` paths are re-derived from pid; kept for exec.
+    #[serde(default)]
+    pub use_terminal: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// A container's directory under `--root`.
+pub struct ContainerDir {
+    pub id: String,
+    pub path: PathBuf,
+}
+
+impl ContainerDir {
+    pub fn new(root: &Path, id: &str) -> Result<Self, StateError> {
+        validate_id(id)?;
+        Ok(ContainerDir {
+            id: id.to_string(),
+            path: root.join(id),
+        })
+    }
+
+    /// Creates the directory exclusively: a second create of the same id fails here.
+    pub fn create(&self, root: &Path) -> Result<(), StateError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(root)
+            .map_err(io(root))?;
+        match fs::DirBuilder::new().mode(0o711).create(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(StateError::Exists(self.id.clone()))
+            }
+            Err(e) => Err(io(&self.path)(e)),
+        }
+    }
+
+    pub fn exists(&self) -> bool {
+        self.path.is_dir()
+    }
+
+    pub fn fifo(&self) -> PathBuf {
+        self.path.join(EXEC_FIFO)
+    }
+
+    /// Takes an exclusive flock on the directory for the life of the returned file.
+    pub fn lock(&self) -> Result<nix::fcntl::Flock<File>, StateError> {
+        let f = File::open(&self.path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => StateError::NotFound(self.id.clone()),
+            _ => io(&self.path)(e),
+        })?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| io(&self.path)(e.into()))
+    }
+
+    pub fn load(&self) -> Result<State, StateError> {
+        let p = self.path.join(STATE_FILE);
+        let data = fs::read(&p).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => StateError::NotFound(self.id.clone()),
+            _ => io(&p)(e),
+        })?;
+        serde_json::from_slice(&data).map_err(|source| StateError::Corrupt { path: p, source })
+    }
+
+    /// Writes state.json atomically (temp file + rename) so readers never see half a file.
+    pub fn save(&self, st: &State) -> Result<(), StateError> {
+        let p = self.path.join(STATE_FILE);
+        let tmp = self.path.join(".state.json.tmp");
+        let data = serde_json::to_vec(st).map_err(|source| StateError::Corrupt {
+            path: p.clone(),
+            source,
+        })?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
+        f.write_all(&data).map_err(io(&tmp))?;
+        fs::rename(&tmp, &p).map_err(io(&p))
+    }
+
+    pub fn remove(&self) -> Result<(), StateError> {
+        match fs::remove_dir_all(&self.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&self.path)(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Field 22 (starttime) and field 3 (state) of /proc/<pid>/stat.
+pub fn proc_start_time(pid: i32) -> Option<(u64, char)> {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // comm may contain spaces and ')' — the fields start after the last ')'.
+    let rest = &s[s.rfind(')')? + 2..];
+    let mut it = rest.split(' ');
+    let state = it.next()?.chars().next()?;
+    let start = it.nth(18)?.parse().ok()?;
+    Some((start, state))
+}
+
+/// True when `pid` is still the process recorded in `st` and has not exited.
+pub fn is_alive(st: &State) -> bool {
+    st.pid > 0
+        && matches!(proc_start_time(st.pid), Some((t, s)) if t == st.start_time && s != 'Z' && s != 'X')
+}
+
+pub fn status(dir: &ContainerDir, st: &State) -> Status {
+    if !is_alive(st) {
+        return Status::Stopped;
+    }
+    if crate::cgroups::is_frozen(&st.cgroup_joined) {
+        return Status::Paused;
+    }
+    if dir.fifo().exists() {
+        Status::Created
+    } else {
+        Status::Running
+    }
+}
+
+/// Makes the exec FIFO the init stub blocks on until `start` opens it.
+pub fn make_fifo(path: &Path) -> Result<(), StateError> {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .map_err(|e| io(path)(e.into()))
+}
+
+/// Opens a file read-only with O_CLOEXEC; used by verbs that need an fd for polling.
+pub fn open_cloexec(path: &Path, flags: i32) -> std::io::Result<File> {
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// The OCI state document (runtime.md "State") in runc's shape.
+pub fn oci_state_json(st: &State, status: Status) -> serde_json::Value {
+    let pid = if status == Status::Stopped { 0 } else { st.pid };
+    serde_json::json!({
+        "ociVersion": st.oci_version,
+        "id": st.id,
+        "pid": pid,
+        "status": status.as_str(),
+        "bundle": st.bundle,
+        "rootfs": st.rootfs,
+        "created": st.created,
+        "annotations": st.annotations,
+        "owner": "",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert!(validate_id("abc-1.2_x+y").is_ok());
+        for bad in ["", ".", "..", "a/b", "a b", "a\0b", "../x"] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn stat_parsing_handles_odd_comm() {
+        let (t, s) = proc_start_time(std::process::id() as i32).unwrap();
+        assert!(t > 0);
+        assert_eq!(s, 'R');
+    }
+}
