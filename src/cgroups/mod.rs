@@ -154,32 +154,41 @@ impl Cgroups {
         for h in &hs {
             let dir = resolve(h, cgroups_path, id, &self_cgroup);
             let cpuset = h.controllers.iter().any(|c| c == "cpuset");
-            // Walk down from the mount and make what is missing, remembering it.
-            let mut cur = h.mount.clone();
-            for comp in dir
-                .strip_prefix(&h.mount)
-                .unwrap_or(Path::new(""))
-                .components()
-            {
-                cur.push(comp);
-                match fs::create_dir(&cur) {
-                    Ok(()) => {
-                        cg.created.push(cur.clone());
-                        if cpuset {
-                            inherit_cpuset(&cur)?;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                    Err(e) => {
-                        let err = cg_err("create", &cur)(e);
-                        cg.remove_created();
-                        return Err(err);
-                    }
+            let mut tries = 0;
+            // Another container's delete may remove a shared ancestor while we walk: retry.
+            while let Err(e) = cg.make_path(&h.mount, &dir, cpuset) {
+                tries += 1;
+                if e.source.kind() != io::ErrorKind::NotFound || tries > 5 {
+                    cg.remove_created();
+                    return Err(e);
                 }
             }
             cg.joined.push(dir);
         }
         Ok(cg)
+    }
+
+    /// Walks down from the mount making what is missing, remembering what it made.
+    fn make_path(&mut self, mount: &Path, dir: &Path, cpuset: bool) -> Result<(), CgroupError> {
+        let mut cur = mount.to_path_buf();
+        for comp in dir
+            .strip_prefix(mount)
+            .unwrap_or(Path::new(""))
+            .components()
+        {
+            cur.push(comp);
+            match fs::create_dir(&cur) {
+                Ok(()) => {
+                    self.created.push(cur.clone());
+                    if cpuset {
+                        inherit_cpuset(&cur)?;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(cg_err("create", &cur)(e)),
+            }
+        }
+        Ok(())
     }
 
     pub fn add(&self, pid: i32) -> Result<(), CgroupError> {
@@ -203,16 +212,19 @@ impl Cgroups {
     fn remove_created_checked(&self) -> Result<(), CgroupError> {
         let mut result = Ok(());
         for dir in self.created.iter().rev() {
+            let leaf = self.joined.contains(dir);
             // A killed task leaves its cgroup asynchronously: retry EBUSY for a short while.
             let mut tries = 0;
             loop {
                 match fs::remove_dir(dir) {
                     Ok(()) => break,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 200 => {
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && leaf && tries < 200 => {
                         tries += 1;
                         std::thread::sleep(std::time::Duration::from_millis(5));
                     }
+                    // An ancestor we made may now hold other containers: it stays.
+                    Err(_) if !leaf => break,
                     Err(e) => {
                         if result.is_ok() {
                             result = Err(cg_err("remove", dir)(e));

@@ -1,0 +1,10 @@
+//! Black-box tests of the built `berth` binary on real bundles. They need root.
+
+mod bad_input;
+mod common;
+mod hooks;
+mod lifecycle;
+mod namespaces;
+mod process;
+mod rootfs;
+mod run;
