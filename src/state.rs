@@ -231,8 +231,17 @@ pub fn status(dir: &ContainerDir, st: &State) -> Status {
 
 /// Makes the exec FIFO the init stub blocks on until `start` opens it.
 pub fn make_fifo(path: &Path) -> Result<(), StateError> {
-    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o622))
-        .map_err(|e| io(path)(e.into()))
+    let mode = nix::sys::stat::Mode::from_bits_truncate(0o622);
+    nix::unistd::mkfifo(path, mode).map_err(|e| io(path)(e.into()))?;
+    // The umask strips "other write", which a container root mapped to an unprivileged
+    // host uid needs to open the FIFO.
+    nix::sys::stat::fchmodat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        mode,
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .map_err(|e| io(path)(e.into()))
 }
 
 /// Opens a file read-only with O_CLOEXEC; used by verbs that need an fd for polling.

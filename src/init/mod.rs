@@ -164,6 +164,7 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
         std::fs::write(&path, v)
             .map_err(|e| InitError::Msg(format!("sysctl {k}={v}: {}: {e}", path.display())))?;
     }
+    rootfs::protect(plan)?;
     if plan.process.terminal {
         rootfs::setup_console(a.console_socket, plan.process.console_size)?;
     }

@@ -120,13 +120,20 @@ pub fn pivot(root: Root, no_pivot: bool) -> Result<(), RootfsError> {
     Ok(())
 }
 
-/// Everything after pivot_root, with `/` being the container's root.
+/// After pivot_root, with `/` being the container's root: /dev links, root propagation.
 pub fn finalize(plan: &Plan) -> Result<(), RootfsError> {
     let root = Root::open(Path::new("/")).at("open", Path::new("/"))?;
     devices::dev_links(&root)?;
     if let Some(prop) = plan.rootfs_propagation {
         mount(NONE, "/", NONE, prop, NONE).at("set rootfsPropagation on", Path::new("/"))?;
     }
+    Ok(())
+}
+
+/// The last filesystem step (after sysctls, which need /proc/sys writable): masked and
+/// read-only paths, then the read-only root.
+pub fn protect(plan: &Plan) -> Result<(), RootfsError> {
+    let root = Root::open(Path::new("/")).at("open", Path::new("/"))?;
     for p in &plan.masked_paths {
         mask(&root, p)?;
     }

@@ -486,10 +486,18 @@ fn open_namespace(
     if got != flag.bits() {
         return Err(invalid(
             field,
-            format!("{}: not a {typ} namespace", path.display()),
+            format!("{}: not a {} namespace", path.display(), spec_name(typ)),
         ));
     }
     Ok(file.into())
+}
+
+/// The namespace type as config.json spells it ("network", "mount", …).
+fn spec_name(t: LinuxNamespaceType) -> String {
+    serde_json::to_value(t)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| t.to_string())
 }
 
 /// Filesystem types berth knows how to mount without asking the kernel first.

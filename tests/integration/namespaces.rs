@@ -1,1 +1,138 @@
-//! (being written)
+//! config-linux.md namespaces: new ones, joined ones by path, user-namespace id maps,
+//! time-namespace offsets — checked from inside the container.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::common::*;
+
+const KINDS: &[&str] = &["pid", "net", "ipc", "uts", "mnt", "cgroup"];
+
+fn ns_script() -> String {
+    KINDS.iter().map(|k| format!("readlink /proc/self/ns/{k};")).collect()
+}
+
+#[test]
+fn default_namespaces_are_all_new() {
+    let env = Env::new(&["sh", "-c", &format!("echo $$; {} cat /proc/self/cgroup", ns_script())]);
+    let out = env.run();
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "1", "the process is pid 1 of a new pid namespace");
+    for (i, k) in KINDS.iter().enumerate() {
+        assert!(lines[i + 1].starts_with(&format!("{k}:[")), "{lines:?}");
+        assert_ne!(lines[i + 1], host_ns(k), "{k} namespace is the host's");
+    }
+    // In a new cgroup namespace the container's own cgroup is the root.
+    for l in &lines[KINDS.len() + 1..] {
+        assert!(l.ends_with(":/"), "cgroup line {l:?} is not namespaced");
+    }
+}
+
+#[test]
+fn without_a_namespace_the_host_one_is_kept() {
+    let mut env = Env::new(&["sh", "-c", "readlink /proc/self/ns/net; readlink /proc/self/ns/ipc"]);
+    env.set("/linux/namespaces", json!([{"type": "pid"}, {"type": "mount"}, {"type": "uts"}]));
+    // sysfs needs a private network namespace; mqueue a private ipc one.
+    let mounts: Vec<_> = env.config["mounts"].as_array().unwrap().iter()
+        .filter(|m| m["type"] != "sysfs" && m["type"] != "mqueue" && m["destination"] != "/sys/fs/cgroup").cloned().collect();
+    env.set("/mounts", json!(mounts));
+    let out = env.run();
+    out.ok();
+    assert_eq!(out.stdout, format!("{}\n{}\n", host_ns("net"), host_ns("ipc")));
+}
+
+fn spawn_holder(args: &[&str]) -> Child {
+    let c = Command::new("unshare").args(args).stdout(Stdio::null()).spawn().expect("unshare");
+    std::thread::sleep(Duration::from_millis(200));
+    c
+}
+
+fn holder_ns(c: &Child, kind: &str) -> String {
+    // The holder is unshare → sh; unshare execs, so the pid is the shell's.
+    format!("/proc/{}/ns/{kind}", c.id())
+}
+
+#[test]
+fn join_existing_namespaces_by_path() {
+    let mut holder = spawn_holder(&["--uts", "--net", "sh", "-c", "hostname joined-uts; sleep 100"]);
+    let uts = holder_ns(&holder, "uts");
+    let net = holder_ns(&holder, "net");
+    let want_net = std::fs::read_link(&net).unwrap().to_string_lossy().into_owned();
+    let mut env = Env::new(&["sh", "-c", "hostname; readlink /proc/self/ns/net"]);
+    env.config.as_object_mut().unwrap().remove("hostname");
+    env.set("/linux/namespaces", json!([
+        {"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "cgroup"},
+        {"type": "uts", "path": uts}, {"type": "network", "path": net}
+    ]));
+    let out = env.run();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    out.ok();
+    assert_eq!(out.stdout, format!("joined-uts\n{want_net}\n"));
+}
+
+#[test]
+fn join_the_pid_namespace_of_another_container() {
+    let a = Env::new(&["sleep", "100"]);
+    let ida = a.id();
+    a.create(&ida).ok();
+    a.berth(&["start", &ida]).ok();
+    let st: serde_json::Value = serde_json::from_str(&a.berth(&["state", &ida]).stdout).unwrap();
+    let pid = st["pid"].as_i64().unwrap();
+    let mut b = Env::new(&["sh", "-c", "cat /proc/1/comm; echo $$"]);
+    b.set("/linux/namespaces", json!([
+        {"type": "pid", "path": format!("/proc/{pid}/ns/pid")}, {"type": "mount"}, {"type": "ipc"},
+        {"type": "uts"}, {"type": "network"}, {"type": "cgroup"}
+    ]));
+    let out = b.run();
+    a.berth(&["delete", "--force", &ida]).ok();
+    a.assert_clean(&ida);
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "sleep", "pid 1 of the joined namespace is container A's init");
+    assert_ne!(lines[1], "1");
+}
+
+#[test]
+fn user_namespace_with_id_maps() {
+    let mut env = Env::new(&["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; readlink /proc/self/ns/user; ls -ln /dev/null"]);
+    env.push("/linux/namespaces", json!({"type": "user"}));
+    env.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    env.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 200000, "size": 65536}]));
+    let out = env.run();
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let norm = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(norm(lines[0]), "0 100000 65536");
+    assert_eq!(norm(lines[1]), "0 200000 65536");
+    assert_eq!(lines[2], "0");
+    assert_eq!(lines[3], "0");
+    assert_ne!(lines[4], host_ns("user"));
+    // Device nodes cannot be made in a user namespace: the host's are bind-mounted.
+    assert!(lines[5].starts_with("crw-rw-rw-"), "{}", lines[5]);
+}
+
+#[test]
+fn time_namespace_offsets() {
+    let mut env = Env::new(&["cat", "/proc/uptime"]);
+    env.push("/linux/namespaces", json!({"type": "time"}));
+    env.set("/linux/timeOffsets", json!({"boottime": {"secs": 864000, "nanosecs": 0}, "monotonic": {"secs": 3600}}));
+    let out = env.run();
+    out.ok();
+    let up: f64 = out.stdout.split_whitespace().next().unwrap().parse().unwrap();
+    let host: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    assert!(up >= 864000.0 && up - host >= 863990.0, "uptime {up} (host {host}) lacks the boottime offset");
+}
+
+#[test]
+fn joining_a_namespace_of_the_wrong_type_fails_cleanly() {
+    let mut env = Env::new(&["true"]);
+    env.set("/linux/namespaces", json!([{"type": "pid"}, {"type": "mount"}, {"type": "network", "path": "/proc/self/ns/uts"}]));
+    env.write_config();
+    let id = env.id();
+    env.create(&id).fails_with(&["linux.namespaces[2].path", "not a network namespace"]);
+    env.assert_clean(&id);
+}
