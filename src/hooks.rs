@@ -63,7 +63,7 @@ fn run(kind: &'static str, h: &Hook, state: &[u8]) -> Result<(), HookError> {
         // A hook that does not read its stdin is fine.
         let _ = stdin.write_all(state);
     }
-    let timeout = h.timeout().map(|t| t as i64 * 1000);
+    let timeout = h.timeout().map(|t| t.saturating_mul(1000));
     if let Some(ms) = timeout {
         if !wait_exit(child.id() as i32, ms) {
             let _ = child.kill();

@@ -41,11 +41,10 @@ const NONE: Option<&str> = None;
 
 /// Everything before pivot_root; runs in the container's fresh mount namespace.
 pub fn prepare(plan: &Plan, cgroup_dirs: &[PathBuf]) -> Result<Root, RootfsError> {
-    // Stop our mounts from propagating back to the host (and make pivot_root legal).
-    let prop = plan
-        .rootfs_propagation
-        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-    mount(NONE, "/", NONE, prop, NONE).at("set propagation of", Path::new("/"))?;
+    // Stop our mounts from propagating back to the host (and make pivot_root legal);
+    // rootfsPropagation is applied to the new `/` after pivot_root.
+    mount(NONE, "/", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
+        .at("set propagation of", Path::new("/"))?;
     make_parent_private(&plan.rootfs)?;
     mount(
         Some(&plan.rootfs),
@@ -109,8 +108,12 @@ pub fn pivot(root: Root, no_pivot: bool) -> Result<(), RootfsError> {
         nix::unistd::chroot(".").at("chroot", &p)?;
     } else {
         // pivot_root(".", ".") stacks the old root on top of the new one at "/"; detaching
-        // it leaves only the new root, with no directory needed for the old one.
+        // it leaves only the new root, with no directory needed for the old one. The old
+        // root is addressed through an fd: "." would name the new root for mount(2) and
+        // turn the container's own shared mounts into slaves.
+        let old = Root::open(Path::new("/")).at("open old root", Path::new("/"))?;
         nix::unistd::pivot_root(".", ".").at("pivot_root", &p)?;
+        nix::unistd::fchdir(&old.fd).at("chdir to old root", Path::new("/"))?;
         mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
             .at("make old root slave", Path::new("/"))?;
         umount2(".", MntFlags::MNT_DETACH).at("detach old root", Path::new("/"))?;

@@ -88,14 +88,19 @@ impl Root {
         )
     }
 
-    /// `mkdir -p` inside the root; returns an O_PATH fd on the directory.
+    /// `mkdir -p` inside the root; returns an O_PATH fd on the directory. A dangling
+    /// symlink on the way is followed as the kernel would, inside the root.
     pub fn mkdir_all(&self, p: &Path) -> Result<OwnedFd, Errno> {
+        self.mkdir_all_depth(p, 0)
+    }
+
+    fn mkdir_all_depth(&self, p: &Path, depth: u32) -> Result<OwnedFd, Errno> {
         match self.open_in(p, libc::O_PATH | libc::O_DIRECTORY) {
             Err(Errno::ENOENT) => {}
             r => return r,
         }
         let (parent, name) = split(p)?;
-        let pfd = self.mkdir_all(&parent)?;
+        let pfd = self.mkdir_all_depth(&parent, depth)?;
         match nix::sys::stat::mkdirat(
             &pfd,
             name.as_path(),
@@ -105,7 +110,23 @@ impl Root {
             Err(e) => return Err(e),
         }
         // Resolve again from the root: whatever now sits there is followed inside the root.
-        self.open_in(p, libc::O_PATH | libc::O_DIRECTORY)
+        match self.open_in(p, libc::O_PATH | libc::O_DIRECTORY) {
+            Err(Errno::ENOENT) => {
+                // `name` exists but leads nowhere: a symlink to a missing directory.
+                if depth >= 40 {
+                    return Err(Errno::ELOOP);
+                }
+                let target = nix::fcntl::readlinkat(&pfd, name.as_path())?;
+                let target = Path::new(&target);
+                let next = if target.is_absolute() {
+                    target.to_path_buf()
+                } else {
+                    parent.join(target)
+                };
+                self.mkdir_all_depth(&normalize(&next), depth + 1)
+            }
+            r => r,
+        }
     }
 
     /// Ensures a mount destination exists, creating a directory or an empty file.
@@ -153,6 +174,21 @@ pub fn relative(p: &Path) -> PathBuf {
     } else {
         r
     }
+}
+
+/// Lexical clean-up: "." dropped, ".." pops but never above "/" (as RESOLVE_IN_ROOT).
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn split(p: &Path) -> Result<(PathBuf, PathBuf), Errno> {

@@ -187,15 +187,10 @@ fn recursive_attr_option(opt: &str) -> Option<(bool, u64)> {
     })
 }
 
-/// rootfsPropagation values (config-linux.md).
+/// rootfsPropagation values (config-linux.md); the plain words affect `/` alone, the
+/// r-words its whole tree, as runc maps them.
 pub fn rootfs_propagation(value: &str) -> Option<MsFlags> {
-    Some(match value {
-        "shared" | "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
-        "slave" | "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        "private" | "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        "unbindable" | "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
-        _ => return None,
-    })
+    propagation_option(value)
 }
 
 #[cfg(test)]
@@ -248,6 +243,7 @@ mod tests {
             rootfs_propagation("rslave"),
             Some(MsFlags::MS_SLAVE | MsFlags::MS_REC)
         );
+        assert_eq!(rootfs_propagation("private"), Some(MsFlags::MS_PRIVATE));
         assert_eq!(rootfs_propagation("sideways"), None);
     }
 }

@@ -11,12 +11,19 @@ use crate::common::*;
 const KINDS: &[&str] = &["pid", "net", "ipc", "uts", "mnt", "cgroup"];
 
 fn ns_script() -> String {
-    KINDS.iter().map(|k| format!("readlink /proc/self/ns/{k};")).collect()
+    KINDS
+        .iter()
+        .map(|k| format!("readlink /proc/self/ns/{k};"))
+        .collect()
 }
 
 #[test]
 fn default_namespaces_are_all_new() {
-    let env = Env::new(&["sh", "-c", &format!("echo $$; {} cat /proc/self/cgroup", ns_script())]);
+    let env = Env::new(&[
+        "sh",
+        "-c",
+        &format!("echo $$; {} cat /proc/self/cgroup", ns_script()),
+    ]);
     let out = env.run();
     out.ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
@@ -33,19 +40,40 @@ fn default_namespaces_are_all_new() {
 
 #[test]
 fn without_a_namespace_the_host_one_is_kept() {
-    let mut env = Env::new(&["sh", "-c", "readlink /proc/self/ns/net; readlink /proc/self/ns/ipc"]);
-    env.set("/linux/namespaces", json!([{"type": "pid"}, {"type": "mount"}, {"type": "uts"}]));
+    let mut env = Env::new(&[
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/net; readlink /proc/self/ns/ipc",
+    ]);
+    env.set(
+        "/linux/namespaces",
+        json!([{"type": "pid"}, {"type": "mount"}, {"type": "uts"}]),
+    );
     // sysfs needs a private network namespace; mqueue a private ipc one.
-    let mounts: Vec<_> = env.config["mounts"].as_array().unwrap().iter()
-        .filter(|m| m["type"] != "sysfs" && m["type"] != "mqueue" && m["destination"] != "/sys/fs/cgroup").cloned().collect();
+    let mounts: Vec<_> = env.config["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| {
+            m["type"] != "sysfs" && m["type"] != "mqueue" && m["destination"] != "/sys/fs/cgroup"
+        })
+        .cloned()
+        .collect();
     env.set("/mounts", json!(mounts));
     let out = env.run();
     out.ok();
-    assert_eq!(out.stdout, format!("{}\n{}\n", host_ns("net"), host_ns("ipc")));
+    assert_eq!(
+        out.stdout,
+        format!("{}\n{}\n", host_ns("net"), host_ns("ipc"))
+    );
 }
 
 fn spawn_holder(args: &[&str]) -> Child {
-    let c = Command::new("unshare").args(args).stdout(Stdio::null()).spawn().expect("unshare");
+    let c = Command::new("unshare")
+        .args(args)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("unshare");
     std::thread::sleep(Duration::from_millis(200));
     c
 }
@@ -57,16 +85,28 @@ fn holder_ns(c: &Child, kind: &str) -> String {
 
 #[test]
 fn join_existing_namespaces_by_path() {
-    let mut holder = spawn_holder(&["--uts", "--net", "sh", "-c", "hostname joined-uts; sleep 100"]);
+    let mut holder = spawn_holder(&[
+        "--uts",
+        "--net",
+        "sh",
+        "-c",
+        "hostname joined-uts; sleep 100",
+    ]);
     let uts = holder_ns(&holder, "uts");
     let net = holder_ns(&holder, "net");
-    let want_net = std::fs::read_link(&net).unwrap().to_string_lossy().into_owned();
+    let want_net = std::fs::read_link(&net)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     let mut env = Env::new(&["sh", "-c", "hostname; readlink /proc/self/ns/net"]);
     env.config.as_object_mut().unwrap().remove("hostname");
-    env.set("/linux/namespaces", json!([
-        {"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "cgroup"},
-        {"type": "uts", "path": uts}, {"type": "network", "path": net}
-    ]));
+    env.set(
+        "/linux/namespaces",
+        json!([
+            {"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "cgroup"},
+            {"type": "uts", "path": uts}, {"type": "network", "path": net}
+        ]),
+    );
     let out = env.run();
     let _ = holder.kill();
     let _ = holder.wait();
@@ -92,16 +132,29 @@ fn join_the_pid_namespace_of_another_container() {
     a.assert_clean(&ida);
     out.ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines[0], "sleep", "pid 1 of the joined namespace is container A's init");
+    assert_eq!(
+        lines[0], "sleep",
+        "pid 1 of the joined namespace is container A's init"
+    );
     assert_ne!(lines[1], "1");
 }
 
 #[test]
 fn user_namespace_with_id_maps() {
-    let mut env = Env::new(&["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; readlink /proc/self/ns/user; ls -ln /dev/null"]);
+    let mut env = Env::new(&[
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; readlink /proc/self/ns/user; ls -ln /dev/null",
+    ]);
     env.push("/linux/namespaces", json!({"type": "user"}));
-    env.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
-    env.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 200000, "size": 65536}]));
+    env.set(
+        "/linux/uidMappings",
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+    );
+    env.set(
+        "/linux/gidMappings",
+        json!([{"containerID": 0, "hostID": 200000, "size": 65536}]),
+    );
     let out = env.run();
     out.ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
@@ -119,12 +172,30 @@ fn user_namespace_with_id_maps() {
 fn time_namespace_offsets() {
     let mut env = Env::new(&["cat", "/proc/uptime"]);
     env.push("/linux/namespaces", json!({"type": "time"}));
-    env.set("/linux/timeOffsets", json!({"boottime": {"secs": 864000, "nanosecs": 0}, "monotonic": {"secs": 3600}}));
+    env.set(
+        "/linux/timeOffsets",
+        json!({"boottime": {"secs": 864000, "nanosecs": 0}, "monotonic": {"secs": 3600}}),
+    );
     let out = env.run();
     out.ok();
-    let up: f64 = out.stdout.split_whitespace().next().unwrap().parse().unwrap();
-    let host: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split_whitespace().next().unwrap().parse().unwrap();
-    assert!(up >= 864000.0 && up - host >= 863990.0, "uptime {up} (host {host}) lacks the boottime offset");
+    let up: f64 = out
+        .stdout
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let host: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        up >= 864000.0 && up - host >= 863990.0,
+        "uptime {up} (host {host}) lacks the boottime offset"
+    );
 }
 
 #[test]
@@ -133,6 +204,7 @@ fn joining_a_namespace_of_the_wrong_type_fails_cleanly() {
     env.set("/linux/namespaces", json!([{"type": "pid"}, {"type": "mount"}, {"type": "network", "path": "/proc/self/ns/uts"}]));
     env.write_config();
     let id = env.id();
-    env.create(&id).fails_with(&["linux.namespaces[2].path", "not a network namespace"]);
+    env.create(&id)
+        .fails_with(&["linux.namespaces[2].path", "not a network namespace"]);
     env.assert_clean(&id);
 }

@@ -1,1 +1,325 @@
-//! (being written)
+//! Root filesystem: root.path/readonly, mounts with their options, propagation, safe
+//! destinations, /dev, masked and read-only paths, pivot_root and --no-pivot.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::common::*;
+
+/// The mountinfo line of `dest` as the container printed it.
+fn mount_line<'a>(mountinfo: &'a str, dest: &str) -> &'a str {
+    mountinfo
+        .lines()
+        .rfind(|l| l.split(' ').nth(4) == Some(dest))
+        .unwrap_or_else(|| panic!("{dest} is not a mount point in:\n{mountinfo}"))
+}
+
+#[test]
+fn readonly_root_and_default_mounts() {
+    let env = Env::new(&[
+        "sh",
+        "-c",
+        "touch /newfile 2>/dev/null && echo wrote; cat /proc/self/mountinfo",
+    ]);
+    let out = env.run();
+    out.ok();
+    assert!(
+        !out.stdout.contains("wrote"),
+        "root.readonly: true but / is writable"
+    );
+    let mi = &out.stdout;
+    assert!(
+        mount_line(mi, "/").contains(" ro,") || mount_line(mi, "/").contains(" ro "),
+        "{}",
+        mount_line(mi, "/")
+    );
+    for (dest, fstype) in [
+        ("/proc", "proc"),
+        ("/dev", "tmpfs"),
+        ("/dev/pts", "devpts"),
+        ("/dev/shm", "tmpfs"),
+        ("/dev/mqueue", "mqueue"),
+        ("/sys", "sysfs"),
+        ("/sys/fs/cgroup", "tmpfs"),
+        ("/tmp", "tmpfs"),
+    ] {
+        let l = mount_line(mi, dest);
+        assert!(l.contains(&format!(" - {fstype} ")), "{dest}: {l}");
+    }
+    let tmp = mount_line(mi, "/tmp");
+    assert!(tmp.contains("nosuid") && tmp.contains("nodev"), "{tmp}");
+    let sys = mount_line(mi, "/sys");
+    assert!(sys.contains(" ro,"), "{sys}");
+    // The old root is gone after pivot_root: nothing of the host's tree is mounted.
+    assert!(
+        !mi.contains(env.tmp.path().to_str().unwrap())
+            || mi
+                .lines()
+                .all(|l| !l.split(' ').nth(4).unwrap().starts_with("/work"))
+    );
+}
+
+#[test]
+fn writable_root_and_relative_root_path() {
+    let mut env = Env::new(&[
+        "sh",
+        "-c",
+        "echo x > /tmp2-probe && cat /tmp2-probe && rm /tmp2-probe",
+    ]);
+    // A bundle with its own copy of the rootfs, named relative to the bundle.
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(default_bundle().join("rootfs"))
+        .arg(env.bundle.join("myroot"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    env.set("/root", json!({"path": "myroot", "readonly": false}));
+    let out = env.run();
+    out.ok();
+    assert_eq!(out.stdout, "x\n");
+}
+
+#[test]
+fn cgroup_mount_shows_the_containers_cgroups() {
+    let env = Env::new(&[
+        "sh",
+        "-c",
+        "ls /sys/fs/cgroup; cat /sys/fs/cgroup/memory/memory.limit_in_bytes >/dev/null && echo memory-ok",
+    ]);
+    let out = env.run();
+    out.ok();
+    for c in ["memory", "pids", "devices", "freezer", "cpu", "unified"] {
+        if Path::new("/sys/fs/cgroup").join(c).exists() {
+            assert!(
+                out.stdout.lines().any(|l| l == c),
+                "{c} missing in {}",
+                out.stdout
+            );
+        }
+    }
+    assert!(out.stdout.contains("memory-ok"));
+}
+
+#[test]
+fn bind_mounts_ro_and_rbind_with_recursive_attributes() {
+    // A host source with a submount, outside the test's temp dir so our check of host
+    // mounts is not confused by it.
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("file"), "hello").unwrap();
+    std::fs::create_dir(src.path().join("sub")).unwrap();
+    let sub = src.path().join("sub");
+    assert!(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "tmpfs"])
+            .arg(&sub)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::write(sub.join("inner"), "deep").unwrap();
+    let mut env = Env::new(&[
+        "sh",
+        "-c",
+        "
+        cat /b/file; echo; ls /b/sub; echo ---; cat /rb/sub/inner; echo;
+        touch /b/new 2>/dev/null && echo B_WRITABLE;
+        touch /rb/sub/new 2>/dev/null && echo RB_SUB_WRITABLE;
+        touch /rw/sub/new 2>/dev/null && echo RW_SUB_WRITABLE; rm -f /rw/sub/new",
+    ]);
+    let s = src.path().to_str().unwrap();
+    env.push(
+        "/mounts",
+        json!({"destination": "/b", "type": "bind", "source": s, "options": ["bind", "ro"]}),
+    );
+    env.push(
+        "/mounts",
+        json!({"destination": "/rb", "source": s, "options": ["rbind", "rro"]}),
+    );
+    env.push(
+        "/mounts",
+        json!({"destination": "/rw", "source": s, "options": ["rbind"]}),
+    );
+    let out = env.run();
+    let _ = Command::new("umount").arg(&sub).status();
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "hello");
+    assert_eq!(
+        lines[1], "---",
+        "a plain bind must not carry the submount: {lines:?}"
+    );
+    assert_eq!(lines[2], "deep", "rbind carries the submount");
+    assert!(
+        !lines.contains(&"B_WRITABLE"),
+        "ro bind is writable: {}",
+        out.stdout
+    );
+    assert!(
+        !lines.contains(&"RB_SUB_WRITABLE"),
+        "rro did not reach the submount"
+    );
+    assert!(
+        lines.contains(&"RW_SUB_WRITABLE"),
+        "rbind without rro should stay writable"
+    );
+}
+
+#[test]
+fn mount_propagation_options() {
+    let mut env = Env::new(&["cat", "/proc/self/mountinfo"]);
+    env.push("/mounts", json!({"destination": "/shared", "type": "tmpfs", "source": "tmpfs", "options": ["shared"]}));
+    env.push("/mounts", json!({"destination": "/private", "type": "tmpfs", "source": "tmpfs", "options": ["rprivate"]}));
+    env.set("/linux/rootfsPropagation", json!("private"));
+    let out = env.run();
+    out.ok();
+    assert!(
+        mount_line(&out.stdout, "/shared").contains("shared:"),
+        "{}",
+        mount_line(&out.stdout, "/shared")
+    );
+    let p = mount_line(&out.stdout, "/private");
+    assert!(!p.contains("shared:") && !p.contains("master:"), "{p}");
+    let root = mount_line(&out.stdout, "/");
+    assert!(
+        !root.contains("shared:") && !root.contains("master:"),
+        "rootfsPropagation private: {root}"
+    );
+}
+
+#[test]
+fn symlinks_in_the_rootfs_cannot_redirect_mounts_outside_it() {
+    let mut env = Env::new(&["sh", "-c", "cat /proc/self/mountinfo"]);
+    let rootfs = env.bundle.join("rootfs");
+    assert!(
+        Command::new("cp")
+            .arg("-a")
+            .arg(default_bundle().join("rootfs"))
+            .arg(&rootfs)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let victim = tempfile::tempdir().unwrap();
+    // An absolute symlink and a ../ symlink, both aiming at a host directory.
+    std::os::unix::fs::symlink(victim.path(), rootfs.join("abs")).unwrap();
+    let dots = format!("../../../../../../..{}", victim.path().display());
+    std::os::unix::fs::symlink(&dots, rootfs.join("dots")).unwrap();
+    env.set("/root/path", json!(rootfs));
+    env.push(
+        "/mounts",
+        json!({"destination": "/abs/m1", "type": "tmpfs", "source": "tmpfs"}),
+    );
+    env.push(
+        "/mounts",
+        json!({"destination": "/dots/m2", "type": "tmpfs", "source": "tmpfs"}),
+    );
+    let out = env.run();
+    out.ok();
+    assert!(
+        std::fs::read_dir(victim.path()).unwrap().next().is_none(),
+        "berth created something in the host directory"
+    );
+    // Inside the container the mounts sit at the symlinks' targets within its root.
+    let v = victim.path().display();
+    assert!(
+        out.stdout.contains(&format!(" {v}/m1 ")) && out.stdout.contains(&format!(" {v}/m2 ")),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn dev_has_default_devices_links_and_config_devices() {
+    let mut env = Env::new(&["sh", "-c", "
+        for d in null zero full random urandom tty mine; do stat -c '%n %F %t:%T %a %u:%g' /dev/$d; done;
+        for l in fd stdin stdout stderr ptmx; do echo /dev/$l $(readlink /dev/$l); done;
+        echo hi > /dev/mine && echo mine-writable"]);
+    env.push("/linux/devices", json!({"path": "/dev/mine", "type": "c", "major": 1, "minor": 3, "fileMode": 0o640, "uid": 0, "gid": 6}));
+    let out = env.run();
+    out.ok();
+    let want = "\
+/dev/null character special file 1:3 666 0:0
+/dev/zero character special file 1:5 666 0:0
+/dev/full character special file 1:7 666 0:0
+/dev/random character special file 1:8 666 0:0
+/dev/urandom character special file 1:9 666 0:0
+/dev/tty character special file 5:0 666 0:0
+/dev/mine character special file 1:3 640 0:6
+/dev/fd /proc/self/fd
+/dev/stdin /proc/self/fd/0
+/dev/stdout /proc/self/fd/1
+/dev/stderr /proc/self/fd/2
+/dev/ptmx pts/ptmx
+mine-writable
+";
+    assert_eq!(out.stdout, want);
+}
+
+#[test]
+fn masked_and_readonly_paths() {
+    let env = Env::new(&[
+        "sh",
+        "-c",
+        "
+        stat -c '%t:%T' /proc/keys; wc -c < /proc/keys; ls /sys/firmware | wc -l;
+        echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null && echo sys-writable;
+        grep ' /proc/sys ' /proc/self/mountinfo | cut -d' ' -f6",
+    ]);
+    let out = env.run();
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "1:3", "/proc/keys is masked with /dev/null");
+    assert_eq!(lines[1].trim(), "0");
+    assert_eq!(
+        lines[2].trim(),
+        "0",
+        "/sys/firmware is masked with an empty tmpfs"
+    );
+    assert!(!out.stdout.contains("sys-writable"));
+    assert!(lines[3].starts_with("ro"), "{lines:?}");
+}
+
+#[test]
+fn no_pivot_runs_the_container_with_chroot() {
+    let env = Env::new(&["sh", "-c", "echo $$; ls /bin/busybox"]);
+    env.write_config();
+    let id = env.id();
+    let out = env.berth(&[
+        "run",
+        "--no-pivot",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        &id,
+    ]);
+    out.ok();
+    assert_eq!(out.stdout, "1\n/bin/busybox\n");
+    env.assert_clean(&id);
+}
+
+#[test]
+fn overlay_mount() {
+    let mut env = Env::new(&["sh", "-c", "cat /ov/lower.txt; echo new > /ov/upper.txt"]);
+    let base = env.tmp.path().join("ov");
+    for d in ["lower", "upper", "work"] {
+        std::fs::create_dir_all(base.join(d)).unwrap();
+    }
+    std::fs::write(base.join("lower/lower.txt"), "from-lower").unwrap();
+    let data = format!(
+        "lowerdir={0}/lower,upperdir={0}/upper,workdir={0}/work",
+        base.display()
+    );
+    env.push(
+        "/mounts",
+        json!({"destination": "/ov", "type": "overlay", "source": "overlay", "options": [data]}),
+    );
+    let out = env.run();
+    out.ok();
+    assert_eq!(out.stdout, "from-lower");
+    assert_eq!(
+        std::fs::read_to_string(base.join("upper/upper.txt")).unwrap(),
+        "new\n"
+    );
+}
