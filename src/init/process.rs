@@ -137,12 +137,35 @@ pub fn find_executable(p: &ProcessPlan) -> Result<CString, InitError> {
 /// Signal dispositions and mask back to defaults: the runtime ignores SIGPIPE and may
 /// have blocked signals to forward them, and neither must leak into the container.
 pub fn reset_signals() {
+    // The kernel's struct sigaction for rt_sigaction(2); libc's signal() refuses the two
+    // real-time signals glibc reserves (32, 33), which a caller may still have ignored.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
     for sig in 1..=64 {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: restoring default dispositions in a single-threaded process.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
+        // SAFETY: rt_sigaction with a valid kernel sigaction and sigset size 8.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
     }
     let _ = nix::sys::signal::sigprocmask(
         nix::sys::signal::SigmaskHow::SIG_SETMASK,
