@@ -9,11 +9,12 @@
 set -euo pipefail
 dir=${1:?usage: make-bundle.sh DIR [ARG...]}
 shift
-busybox=$(command -v busybox || true)
-if [ -z "$busybox" ] || ! file -L "$busybox" 2>/dev/null | grep -q static; then
-    busybox=/bin/busybox
+busybox=/bin/busybox
+# The rootfs has no libraries: busybox must be the static build (ldd fails on it).
+if [ ! -x "$busybox" ] || ldd "$busybox" >/dev/null 2>&1; then
+    echo "make-bundle: a static /bin/busybox is needed (apt-get install busybox-static)" >&2
+    exit 1
 fi
-[ -x "$busybox" ] || { echo "make-bundle: busybox-static is not installed (apt-get install busybox-static)" >&2; exit 1; }
 
 mkdir -p "$dir/rootfs"
 root="$dir/rootfs"

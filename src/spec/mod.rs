@@ -571,6 +571,12 @@ fn mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountPlan>, SpecError> {
             (MountKind::Bind, Some(s)) if s.is_relative() => Some(bundle.join(s)),
             (_, s) => s.clone(),
         };
+        if options.tmpcopyup {
+            return Err(invalid(
+                format!("{field}.options"),
+                "tmpcopyup is not supported by this berth build yet",
+            ));
+        }
         if m.uid_mappings().is_some() || m.gid_mappings().is_some() || options.idmap {
             return Err(invalid(
                 format!("{field}.uidMappings"),

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole berth test suite, from a fresh clone, as root: installs what the tests need,
+# checks formatting and lints, then runs the unit tests and the real-container
+# integration tests. `.ci/run` calls exactly this; README gives it as the test command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+
+if [ "$(id -u)" != 0 ]; then
+    echo "run-all: the integration tests start real containers and need root" >&2
+    exit 1
+fi
+
+need=()
+# A static busybox makes the test rootfs; runc is the reference the tests compare with.
+{ [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || need+=(busybox-static)
+[ -x /usr/sbin/runc ] || need+=(runc)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "run-all: installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+echo "run-all: cargo fmt --check"
+cargo fmt --all -- --check
+echo "run-all: cargo clippy -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
+echo "run-all: unit and integration tests"
+cargo test --no-fail-fast 2>&1 | tee target/test-output.txt
+# One closing line over all test binaries.
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, i; exit (f > 0) }' target/test-output.txt
