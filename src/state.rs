@@ -284,6 +284,7 @@ mod tests {
     fn stat_parsing_handles_odd_comm() {
         let (t, s) = proc_start_time(std::process::id() as i32).unwrap();
         assert!(t > 0);
-        assert_eq!(s, 'R');
+        // The main thread may be sleeping while this test thread runs.
+        assert!(matches!(s, 'R' | 'S'), "{s}");
     }
 }

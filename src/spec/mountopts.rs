@@ -84,10 +84,12 @@ pub fn parse(options: &[String]) -> MountOptions {
             continue;
         }
         if let Some((set, bits)) = recursive_attr_option(opt) {
-            if set {
-                if bits & attr::ATIME_MASK != 0 || bits == attr::RELATIME {
-                    o.attr_clr |= attr::ATIME_MASK;
-                }
+            let atime = bits & attr::ATIME_MASK != 0 || bits == attr::RELATIME;
+            if set && atime {
+                // mount_setattr changes the atime mode only with the whole mask in attr_clr.
+                o.attr_clr |= attr::ATIME_MASK;
+                o.attr_set = (o.attr_set & !attr::ATIME_MASK) | bits;
+            } else if set {
                 o.attr_set |= bits;
                 o.attr_clr &= !bits;
             } else {

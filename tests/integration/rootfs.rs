@@ -323,3 +323,37 @@ fn overlay_mount() {
         "new\n"
     );
 }
+
+#[test]
+fn recursive_atime_and_nosuid_attributes_reach_submounts() {
+    let src = tempfile::tempdir().unwrap();
+    let sub = src.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    assert!(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "tmpfs"])
+            .arg(&sub)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut env = Env::new(&["cat", "/proc/self/mountinfo"]);
+    let s = src.path().to_str().unwrap();
+    env.push("/mounts", json!({"destination": "/a", "source": s, "options": ["rbind", "rnosuid", "rnoatime", "rnodev"]}));
+    let out = env.run();
+    let _ = Command::new("umount").arg(&sub).status();
+    out.ok();
+    for dest in ["/a", "/a/sub"] {
+        let opts = mount_line(&out.stdout, dest)
+            .split(' ')
+            .nth(5)
+            .unwrap()
+            .to_string();
+        for want in ["nosuid", "nodev", "noatime"] {
+            assert!(
+                opts.split(',').any(|o| o == want),
+                "{dest}: {opts} lacks {want}"
+            );
+        }
+    }
+}
