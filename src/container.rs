@@ -167,13 +167,12 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     let cg = Cgroups::create(id, plan.cgroups_path.as_deref())?;
     guard.cgroups = Some(cg.clone());
     if let Some(res) = &plan.resources {
-        let skipped = cgroups::apply(&cg.joined, res, &plan.devices)?;
-        if !skipped.is_empty() {
-            logging::warn(&format!(
-                "linux.resources: not applied by this berth build yet: {}",
-                skipped.join(", ")
-            ));
-        }
+        cgroups::apply(
+            &cgroups::Controllers::of(&cg.joined)?,
+            res,
+            &plan.devices,
+            false,
+        )?;
     }
     let (parent_chan, child_chan) = Channel::pair()?;
     let parent_ns = ParentNs::enter(&plan.namespaces)?;

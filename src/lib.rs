@@ -3,6 +3,7 @@
 
 pub mod cgroups;
 pub mod container;
+pub mod control;
 pub mod hooks;
 pub mod init;
 pub mod logging;

@@ -42,6 +42,11 @@ fn main() {
         Command::Kill(a) => cli::kill::exec(root, a),
         Command::Delete(a) => cli::delete::exec(root, a),
         Command::Run(a) => cli::run::exec(root, a),
+        Command::Update(a) => cli::update::exec(root, a),
+        Command::Pause(a) => cli::pause::pause(root, a),
+        Command::Resume(a) => cli::pause::resume(root, a),
+        Command::Ps(a) => cli::ps::exec(root, a),
+        Command::Events(a) => cli::events::exec(root, a),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -1,25 +1,42 @@
 //! Cgroups: hierarchy discovery from /proc/self/mountinfo (v1, v2, hybrid), the
-//! container's directories in every hierarchy, placement, teardown and freezer status.
-//! Resource limits live in `resources.rs`.
+//! container's directories in every hierarchy, placement, teardown and the freezer.
+//! Resource limits live in `resources.rs`, unit conversions in `convert.rs`.
 
+pub mod convert;
 mod resources;
+pub mod stats;
 
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-pub use resources::apply;
+pub use resources::{Controllers, DEFAULT_ALLOWED, apply};
 
 #[derive(Debug, thiserror::Error)]
-#[error("cgroup: {op} {}: {source}", path.display())]
-pub struct CgroupError {
-    pub op: &'static str,
-    pub path: PathBuf,
-    pub source: io::Error,
+pub enum CgroupError {
+    #[error("cgroup: {op} {}: {source}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("linux.resources.{field}: {reason}")]
+    Unsupported { field: String, reason: String },
+    #[error("{0}")]
+    State(String),
+}
+
+impl CgroupError {
+    fn kind(&self) -> Option<io::ErrorKind> {
+        match self {
+            CgroupError::Io { source, .. } => Some(source.kind()),
+            _ => None,
+        }
+    }
 }
 
 fn cg_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> CgroupError + 'a {
-    move |source| CgroupError {
+    move |source| CgroupError::Io {
         op,
         path: path.to_path_buf(),
         source,
@@ -158,7 +175,7 @@ impl Cgroups {
             // Another container's delete may remove a shared ancestor while we walk: retry.
             while let Err(e) = cg.make_path(&h.mount, &dir, cpuset) {
                 tries += 1;
-                if e.source.kind() != io::ErrorKind::NotFound || tries > 5 {
+                if e.kind() != Some(io::ErrorKind::NotFound) || tries > 5 {
                     cg.remove_created();
                     return Err(e);
                 }
@@ -255,10 +272,23 @@ pub(crate) fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
         .write(true)
         .open(path)
         .map_err(cg_err("open", path))?;
-    f.write_all(value.as_bytes()).map_err(|source| CgroupError {
-        op: "write",
-        path: path.to_path_buf(),
-        source: io::Error::new(source.kind(), format!("value {value:?}: {source}")),
+    f.write_all(value.as_bytes())
+        .map_err(|source| CgroupError::Io {
+            op: "write",
+            path: path.to_path_buf(),
+            source: io::Error::new(source.kind(), format!("value {value:?}: {source}")),
+        })
+}
+
+/// cgroup v2 device rules need an eBPF program attached to the directory.
+pub(crate) fn devices_v2(
+    _dir: &Path,
+    _rules: &[oci_spec::runtime::LinuxDeviceCgroup],
+    _devices: &[crate::spec::DevicePlan],
+) -> Result<(), CgroupError> {
+    Err(CgroupError::Unsupported {
+        field: "devices".into(),
+        reason: "device rules on a cgroup v2-only host are not supported by this build yet".into(),
     })
 }
 
@@ -293,15 +323,13 @@ pub fn kill_all(dirs: &[PathBuf], sig: i32) {
     }
 }
 
+/// The freezer file: v1's freezer.state wherever the host has it (on a hybrid host the
+/// cgroup2 directory also has cgroup.freeze, but v1 is what engines and `state` read).
 fn freezer(dirs: &[PathBuf]) -> Option<(PathBuf, bool)> {
-    dirs.iter().find_map(|d| {
-        let v1 = d.join("freezer.state");
-        if v1.exists() {
-            return Some((v1, true));
-        }
-        let v2 = d.join("cgroup.freeze");
-        v2.exists().then_some((v2, false))
-    })
+    let find = |name: &str| dirs.iter().map(|d| d.join(name)).find(|p| p.exists());
+    find("freezer.state")
+        .map(|p| (p, true))
+        .or_else(|| find("cgroup.freeze").map(|p| (p, false)))
 }
 
 pub fn is_frozen(dirs: &[PathBuf]) -> bool {
@@ -316,6 +344,37 @@ fn thaw(dirs: &[PathBuf]) {
     if let Some((p, v1)) = freezer(dirs) {
         let _ = write(&p, if v1 { "THAWED" } else { "0" });
     }
+}
+
+/// Freezes (or thaws) every process of the container and waits until the kernel says so.
+pub fn set_frozen(dirs: &[PathBuf], frozen: bool) -> Result<(), CgroupError> {
+    let (file, v1) = freezer(dirs)
+        .ok_or_else(|| CgroupError::State("no freezer controller on this host".into()))?;
+    let want = match (v1, frozen) {
+        (true, true) => "FROZEN",
+        (true, false) => "THAWED",
+        (false, true) => "1",
+        (false, false) => "0",
+    };
+    for _ in 0..1000 {
+        write(&file, want)?;
+        let now = if v1 {
+            fs::read_to_string(&file).unwrap_or_default()
+        } else {
+            // cgroup.events says when every task has really stopped.
+            let ev = fs::read_to_string(file.with_file_name("cgroup.events")).unwrap_or_default();
+            let f = ev.lines().any(|l| l == "frozen 1");
+            (if f { "1" } else { "0" }).to_string()
+        };
+        if now.trim() == want {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    Err(CgroupError::State(format!(
+        "{}: did not become {want}",
+        file.display()
+    )))
 }
 
 #[cfg(test)]

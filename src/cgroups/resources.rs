@@ -1,16 +1,18 @@
-//! `linux.resources` → cgroup files. This covers the device allow-list and the common
-//! limits (memory, pids, cpu, cpuset) on v1; every other field is reported, not applied
-//! (see README "What does not work yet").
+//! `linux.resources` → cgroup files, on v1, v2 and hybrid hosts. Each field goes to the v1
+//! controller when the host has it there, else to the cgroup2 directory (converting v1
+//! terms), else it is an error naming the field: berth never drops a limit silently.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
 
-use super::{CgroupError, write};
+use super::convert::{blkio_weight_to_io_weight, cpu_max, max_or, shares_to_weight, swap_v2};
+use super::{CgroupError, Hierarchy, hierarchies, write};
 use crate::spec::DevicePlan;
 
 /// Devices every container may use even under a deny-all rule (as runc allows them).
-const DEFAULT_ALLOWED: &[&str] = &[
+pub const DEFAULT_ALLOWED: &[&str] = &[
     "c *:* m",
     "b *:* m",
     "c 1:3 rwm",
@@ -25,10 +27,113 @@ const DEFAULT_ALLOWED: &[&str] = &[
     "c 10:200 rwm",
 ];
 
-fn find<'a>(dirs: &'a [PathBuf], file: &str) -> Option<&'a Path> {
-    dirs.iter()
-        .map(PathBuf::as_path)
-        .find(|d| d.join(file).exists())
+/// Which of the container's directories serves which controller.
+pub struct Controllers {
+    v1: Vec<(Vec<String>, PathBuf)>,
+    v2: Option<(PathBuf, PathBuf)>,
+}
+
+impl Controllers {
+    /// Matches the container's directories (one per hierarchy) against the mounts.
+    pub fn of(dirs: &[PathBuf]) -> Result<Controllers, CgroupError> {
+        let hs = hierarchies().map_err(super::cg_err("read", Path::new("/proc/self/mountinfo")))?;
+        Ok(Self::from_parts(&hs, dirs))
+    }
+
+    pub fn from_parts(hs: &[Hierarchy], dirs: &[PathBuf]) -> Controllers {
+        let mut c = Controllers {
+            v1: Vec::new(),
+            v2: None,
+        };
+        for d in dirs {
+            // The longest matching mount point owns the directory.
+            let h = hs
+                .iter()
+                .filter(|h| d.starts_with(&h.mount))
+                .max_by_key(|h| h.mount.as_os_str().len());
+            match h {
+                Some(h) if h.v2 => c.v2 = Some((h.mount.clone(), d.clone())),
+                Some(h) => c.v1.push((h.controllers.clone(), d.clone())),
+                None => {}
+            }
+        }
+        c
+    }
+
+    pub fn v1(&self, ctrl: &str) -> Option<&Path> {
+        self.v1
+            .iter()
+            .find(|(cs, _)| cs.iter().any(|c| c == ctrl))
+            .map(|(_, d)| d.as_path())
+    }
+
+    /// The cgroup2 directory, with `ctrl` enabled on the way down if the host offers it.
+    pub fn v2(&self, ctrl: &str) -> Result<Option<&Path>, CgroupError> {
+        let Some((mount, dir)) = &self.v2 else {
+            return Ok(None);
+        };
+        let avail = fs::read_to_string(mount.join("cgroup.controllers")).unwrap_or_default();
+        if !avail.split_whitespace().any(|c| c == ctrl) {
+            return Ok(None);
+        }
+        let mut cur = mount.clone();
+        for comp in dir
+            .strip_prefix(mount)
+            .unwrap_or(Path::new(""))
+            .components()
+        {
+            let sc = cur.join("cgroup.subtree_control");
+            let on = fs::read_to_string(&sc).unwrap_or_default();
+            if !on.split_whitespace().any(|c| c == ctrl) {
+                write(&sc, &format!("+{ctrl}"))?;
+            }
+            cur.push(comp);
+        }
+        Ok(Some(dir.as_path()))
+    }
+
+    pub fn v2_dir(&self) -> Option<&Path> {
+        self.v2.as_ref().map(|(_, d)| d.as_path())
+    }
+
+    /// v1 directory of `ctrl`, or the v2 directory, or an error naming the field.
+    fn either(&self, ctrl: &str, field: &str) -> Result<Dir<'_>, CgroupError> {
+        if let Some(d) = self.v1(ctrl) {
+            return Ok(Dir::V1(d));
+        }
+        let v2name = match ctrl {
+            "blkio" => "io",
+            "cpuacct" => "cpu",
+            c => c,
+        };
+        match self.v2(v2name)? {
+            Some(d) => Ok(Dir::V2(d)),
+            None => Err(missing(field, ctrl)),
+        }
+    }
+}
+
+enum Dir<'a> {
+    V1(&'a Path),
+    V2(&'a Path),
+}
+
+fn missing(field: &str, ctrl: &str) -> CgroupError {
+    CgroupError::Unsupported {
+        field: field.to_string(),
+        reason: format!("the {ctrl} cgroup controller is not available on this host"),
+    }
+}
+
+fn unsupported(field: &str, reason: impl Into<String>) -> CgroupError {
+    CgroupError::Unsupported {
+        field: field.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn first_existing(dir: &Path, names: &[&str]) -> Option<PathBuf> {
+    names.iter().map(|n| dir.join(n)).find(|p| p.exists())
 }
 
 fn rule(d: &LinuxDeviceCgroup) -> String {
@@ -45,128 +150,427 @@ fn rule(d: &LinuxDeviceCgroup) -> String {
     }
 }
 
-/// Applies what berth supports of `res`; returns the names of set fields it did not apply.
+/// Applies `res`. `update` is true for `berth update` (checkBeforeUpdate applies, devices
+/// are left alone unless given).
 pub fn apply(
-    dirs: &[PathBuf],
+    c: &Controllers,
     res: &LinuxResources,
     devices: &[DevicePlan],
-) -> Result<Vec<&'static str>, CgroupError> {
-    if let Some(dev) = find(dirs, "devices.allow") {
-        for d in res.devices().iter().flatten() {
-            let file = if d.allow() {
+    update: bool,
+) -> Result<(), CgroupError> {
+    if let Some(rules) = res.devices().as_ref().filter(|r| !r.is_empty()) {
+        apply_devices(c, rules, devices)?;
+    }
+    if let Some(m) = res.memory() {
+        memory(c, m, update)?;
+    }
+    if let Some(cpu) = res.cpu() {
+        self::cpu(c, cpu)?;
+    }
+    if let Some(p) = res.pids() {
+        let file = match c.either("pids", "pids.limit")? {
+            Dir::V1(d) | Dir::V2(d) => d.join("pids.max"),
+        };
+        write(
+            &file,
+            &if p.limit() <= 0 {
+                "max".to_string()
+            } else {
+                p.limit().to_string()
+            },
+        )?;
+    }
+    if let Some(b) = res.block_io() {
+        blkio(c, b)?;
+    }
+    for h in res.hugepage_limits().iter().flatten() {
+        let size = h.page_size();
+        match c.either("hugetlb", "hugepageLimits")? {
+            Dir::V1(d) => write(
+                &d.join(format!("hugetlb.{size}.limit_in_bytes")),
+                &h.limit().to_string(),
+            )?,
+            Dir::V2(d) => write(&d.join(format!("hugetlb.{size}.max")), &max_or(h.limit()))?,
+        }
+    }
+    if let Some(n) = res.network() {
+        if let Some(id) = n.class_id() {
+            let d = c
+                .v1("net_cls")
+                .ok_or_else(|| missing("network.classID", "net_cls"))?;
+            write(&d.join("net_cls.classid"), &id.to_string())?;
+        }
+        for p in n.priorities().iter().flatten() {
+            let d = c
+                .v1("net_prio")
+                .ok_or_else(|| missing("network.priorities", "net_prio"))?;
+            write(
+                &d.join("net_prio.ifpriomap"),
+                &format!("{} {}", p.name(), p.priority()),
+            )?;
+        }
+    }
+    for (dev, r) in res.rdma().iter().flatten() {
+        let d = match c.either("rdma", "rdma")? {
+            Dir::V1(d) | Dir::V2(d) => d,
+        };
+        let mut v = dev.clone();
+        if let Some(h) = r.hca_handles() {
+            v.push_str(&format!(" hca_handle={h}"));
+        }
+        if let Some(o) = r.hca_objects() {
+            v.push_str(&format!(" hca_object={o}"));
+        }
+        write(&d.join("rdma.max"), &v)?;
+    }
+    for (key, value) in res.unified().iter().flatten() {
+        let field = format!("unified.{key}");
+        if key.contains('/') || key.starts_with('.') || !key.contains('.') {
+            return Err(unsupported(&field, "not a cgroup v2 interface file name"));
+        }
+        let ctrl = key.split('.').next().unwrap_or("");
+        let d = match ctrl {
+            "cgroup" => c.v2_dir(),
+            _ => c.v2(ctrl)?,
+        }
+        .ok_or_else(|| {
+            unsupported(
+                &field,
+                format!("needs cgroup v2 with the {ctrl} controller, which this host lacks"),
+            )
+        })?;
+        write(&d.join(key), value)?;
+    }
+    Ok(())
+}
+
+fn apply_devices(
+    c: &Controllers,
+    rules: &[LinuxDeviceCgroup],
+    devices: &[DevicePlan],
+) -> Result<(), CgroupError> {
+    let Some(dev) = c.v1("devices") else {
+        return match c.v2_dir() {
+            Some(dir) => super::devices_v2(dir, rules, devices),
+            None => Err(missing("devices", "devices")),
+        };
+    };
+    for (allow, r) in v1_rules(rules, devices) {
+        write(
+            &dev.join(if allow {
                 "devices.allow"
             } else {
                 "devices.deny"
-            };
-            write(&dev.join(file), &rule(d))?;
-        }
-        if res.devices().as_ref().is_some_and(|v| !v.is_empty()) {
-            for r in DEFAULT_ALLOWED {
-                write(&dev.join("devices.allow"), r)?;
+            }),
+            &r,
+        )?;
+    }
+    Ok(())
+}
+
+/// The rules in the order to apply them: the spec's list (last match wins), with the
+/// devices every container needs (and linux.devices) allowed right after the last
+/// "deny all" — so a later rule in the config can still deny one of them.
+pub fn v1_rules(rules: &[LinuxDeviceCgroup], devices: &[DevicePlan]) -> Vec<(bool, String)> {
+    let deny_all = |d: &LinuxDeviceCgroup| !d.allow() && rule(d) == "a";
+    let at = rules.iter().rposition(deny_all).map(|i| i + 1).unwrap_or(0);
+    let mut out: Vec<(bool, String)> = rules[..at].iter().map(|d| (d.allow(), rule(d))).collect();
+    out.extend(DEFAULT_ALLOWED.iter().map(|r| (true, r.to_string())));
+    for d in devices.iter().filter(|d| d.kind != libc::S_IFIFO) {
+        let t = if d.kind == libc::S_IFBLK { 'b' } else { 'c' };
+        out.push((true, format!("{t} {}:{} rwm", d.major, d.minor)));
+    }
+    out.extend(rules[at..].iter().map(|d| (d.allow(), rule(d))));
+    out
+}
+
+fn memory(
+    c: &Controllers,
+    m: &oci_spec::runtime::LinuxMemory,
+    update: bool,
+) -> Result<(), CgroupError> {
+    let dir = c.either("memory", "memory")?;
+    match dir {
+        Dir::V1(d) => {
+            if update && m.check_before_update() == Some(true) {
+                if let Some(limit) = m.limit().filter(|l| *l > 0) {
+                    let usage: i64 = fs::read_to_string(d.join("memory.usage_in_bytes"))
+                        .ok()
+                        .and_then(|s| s.trim().parse().ok())
+                        .unwrap_or(0);
+                    if limit < usage {
+                        return Err(unsupported(
+                            "memory.limit",
+                            format!(
+                                "{limit} is below the current usage {usage} (checkBeforeUpdate)"
+                            ),
+                        ));
+                    }
+                }
             }
-            for d in devices {
-                let t = if d.kind == libc::S_IFBLK { 'b' } else { 'c' };
-                if d.kind != libc::S_IFIFO {
+            let limit = d.join("memory.limit_in_bytes");
+            let memsw = d.join("memory.memsw.limit_in_bytes");
+            match (m.limit(), m.swap()) {
+                // memsw must stay >= limit at every step: order the two writes accordingly.
+                (Some(l), Some(s)) => {
+                    if write(&limit, &l.to_string()).is_err() {
+                        write(&memsw, &s.to_string())?;
+                        write(&limit, &l.to_string())?;
+                    } else {
+                        write(&memsw, &s.to_string())?;
+                    }
+                }
+                (Some(l), None) => write(&limit, &l.to_string())?,
+                (None, Some(s)) => write(&memsw, &s.to_string())?,
+                (None, None) => {}
+            }
+            if let Some(r) = m.reservation() {
+                write(&d.join("memory.soft_limit_in_bytes"), &r.to_string())?;
+            }
+            if let Some(s) = m.swappiness() {
+                if s > 100 {
+                    return Err(unsupported(
+                        "memory.swappiness",
+                        format!("{s} is above 100"),
+                    ));
+                }
+                write(&d.join("memory.swappiness"), &s.to_string())?;
+            }
+            if let Some(off) = m.disable_oom_killer() {
+                write(&d.join("memory.oom_control"), if off { "1" } else { "0" })?;
+            }
+            if let Some(h) = m.use_hierarchy() {
+                write(&d.join("memory.use_hierarchy"), if h { "1" } else { "0" })?;
+            }
+            for (v, file, field) in [
+                (m.kernel(), "memory.kmem.limit_in_bytes", "memory.kernel"),
+                (
+                    m.kernel_tcp(),
+                    "memory.kmem.tcp.limit_in_bytes",
+                    "memory.kernelTCP",
+                ),
+            ] {
+                if let Some(v) = v {
+                    if let Err(e) = write(&d.join(file), &v.to_string()) {
+                        // Kernel memory limits are deprecated; runc ignores them too.
+                        crate::logging::warn(&format!(
+                            "linux.resources.{field}: ignored, this kernel no longer supports it ({e})"
+                        ));
+                    }
+                }
+            }
+        }
+        Dir::V2(d) => {
+            if let Some(l) = m.limit() {
+                write(&d.join("memory.max"), &max_or(l))?;
+            }
+            if let Some(s) = m.swap() {
+                write(&d.join("memory.swap.max"), &swap_v2(s, m.limit()))?;
+            }
+            if let Some(r) = m.reservation() {
+                write(&d.join("memory.low"), &max_or(r))?;
+            }
+            if m.swappiness().is_some() {
+                return Err(unsupported(
+                    "memory.swappiness",
+                    "cgroup v2 has no per-cgroup swappiness",
+                ));
+            }
+            if m.disable_oom_killer() == Some(true) {
+                return Err(unsupported(
+                    "memory.disableOOMKiller",
+                    "cgroup v2 cannot disable the OOM killer",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn cpu(c: &Controllers, cpu: &oci_spec::runtime::LinuxCpu) -> Result<(), CgroupError> {
+    let needs_cpu = cpu.shares().is_some()
+        || cpu.quota().is_some()
+        || cpu.period().is_some()
+        || cpu.burst().is_some()
+        || cpu.realtime_runtime().is_some()
+        || cpu.realtime_period().is_some()
+        || cpu.idle().is_some();
+    if needs_cpu {
+        match c.either("cpu", "cpu")? {
+            Dir::V1(d) => {
+                if let Some(s) = cpu.shares() {
+                    write(&d.join("cpu.shares"), &s.to_string())?;
+                }
+                if let Some(p) = cpu.period() {
+                    write(&d.join("cpu.cfs_period_us"), &p.to_string())?;
+                }
+                if let Some(q) = cpu.quota() {
+                    write(&d.join("cpu.cfs_quota_us"), &q.to_string())?;
+                }
+                if let Some(b) = cpu.burst() {
+                    write(&d.join("cpu.cfs_burst_us"), &b.to_string())?;
+                }
+                if let Some(p) = cpu.realtime_period() {
+                    write(&d.join("cpu.rt_period_us"), &p.to_string())?;
+                }
+                if let Some(r) = cpu.realtime_runtime() {
+                    write(&d.join("cpu.rt_runtime_us"), &r.to_string())?;
+                }
+                if let Some(i) = cpu.idle() {
+                    write(&d.join("cpu.idle"), &i.to_string())?;
+                }
+            }
+            Dir::V2(d) => {
+                if let Some(s) = cpu.shares() {
+                    write(&d.join("cpu.weight"), &shares_to_weight(s).to_string())?;
+                }
+                if cpu.quota().is_some() || cpu.period().is_some() {
+                    write(&d.join("cpu.max"), &cpu_max(cpu.quota(), cpu.period()))?;
+                }
+                if let Some(b) = cpu.burst() {
+                    write(&d.join("cpu.max.burst"), &b.to_string())?;
+                }
+                if cpu.realtime_runtime().is_some() || cpu.realtime_period().is_some() {
+                    return Err(unsupported(
+                        "cpu.realtimeRuntime",
+                        "cgroup v2 has no realtime CPU budget",
+                    ));
+                }
+                if let Some(i) = cpu.idle() {
+                    write(&d.join("cpu.idle"), &i.to_string())?;
+                }
+            }
+        }
+    }
+    for (v, file, field) in [
+        (cpu.cpus(), "cpuset.cpus", "cpu.cpus"),
+        (cpu.mems(), "cpuset.mems", "cpu.mems"),
+    ] {
+        if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
+            match c.either("cpuset", field)? {
+                Dir::V1(d) | Dir::V2(d) => write(&d.join(file), v)?,
+            }
+        }
+    }
+    Ok(())
+}
+
+fn blkio(c: &Controllers, b: &oci_spec::runtime::LinuxBlockIo) -> Result<(), CgroupError> {
+    match c.either("blkio", "blockIO")? {
+        Dir::V1(d) => {
+            if let Some(w) = b.weight() {
+                let f =
+                    first_existing(d, &["blkio.weight", "blkio.bfq.weight"]).ok_or_else(|| {
+                        unsupported(
+                            "blockIO.weight",
+                            "this host's I/O scheduler offers no blkio.weight or blkio.bfq.weight",
+                        )
+                    })?;
+                write(&f, &w.to_string())?;
+            }
+            if let Some(w) = b.leaf_weight() {
+                let f = first_existing(d, &["blkio.leaf_weight"]).ok_or_else(|| {
+                    unsupported(
+                        "blockIO.leafWeight",
+                        "this host's I/O scheduler offers no blkio.leaf_weight",
+                    )
+                })?;
+                write(&f, &w.to_string())?;
+            }
+            for wd in b.weight_device().iter().flatten() {
+                let dev = format!("{}:{}", wd.major(), wd.minor());
+                if let Some(w) = wd.weight() {
+                    let f = first_existing(d, &["blkio.weight_device", "blkio.bfq.weight_device"])
+                        .ok_or_else(|| {
+                            unsupported(
+                                "blockIO.weightDevice",
+                                "this host's I/O scheduler offers no blkio.weight_device",
+                            )
+                        })?;
+                    write(&f, &format!("{dev} {w}"))?;
+                }
+                if let Some(w) = wd.leaf_weight() {
+                    let f = first_existing(d, &["blkio.leaf_weight_device"]).ok_or_else(|| {
+                        unsupported(
+                            "blockIO.weightDevice.leafWeight",
+                            "this host's I/O scheduler offers no blkio.leaf_weight_device",
+                        )
+                    })?;
+                    write(&f, &format!("{dev} {w}"))?;
+                }
+            }
+            for (list, file) in [
+                (
+                    b.throttle_read_bps_device(),
+                    "blkio.throttle.read_bps_device",
+                ),
+                (
+                    b.throttle_write_bps_device(),
+                    "blkio.throttle.write_bps_device",
+                ),
+                (
+                    b.throttle_read_iops_device(),
+                    "blkio.throttle.read_iops_device",
+                ),
+                (
+                    b.throttle_write_iops_device(),
+                    "blkio.throttle.write_iops_device",
+                ),
+            ] {
+                for t in list.iter().flatten() {
                     write(
-                        &dev.join("devices.allow"),
-                        &format!("{t} {}:{} rwm", d.major, d.minor),
+                        &d.join(file),
+                        &format!("{}:{} {}", t.major(), t.minor(), t.rate()),
+                    )?;
+                }
+            }
+        }
+        Dir::V2(d) => {
+            if let Some(w) = b.weight() {
+                let f = first_existing(d, &["io.bfq.weight", "io.weight"])
+                    .ok_or_else(|| unsupported("blockIO.weight", "no io.weight on this host"))?;
+                let v = if f.ends_with("io.bfq.weight") {
+                    u64::from(w)
+                } else {
+                    blkio_weight_to_io_weight(w)
+                };
+                write(&f, &v.to_string())?;
+            }
+            if b.leaf_weight().is_some() {
+                return Err(unsupported(
+                    "blockIO.leafWeight",
+                    "cgroup v2 has no leaf weight",
+                ));
+            }
+            for wd in b.weight_device().iter().flatten() {
+                if let Some(w) = wd.weight() {
+                    write(
+                        &d.join("io.weight"),
+                        &format!(
+                            "{}:{} {}",
+                            wd.major(),
+                            wd.minor(),
+                            blkio_weight_to_io_weight(w)
+                        ),
+                    )?;
+                }
+            }
+            for (list, key) in [
+                (b.throttle_read_bps_device(), "rbps"),
+                (b.throttle_write_bps_device(), "wbps"),
+                (b.throttle_read_iops_device(), "riops"),
+                (b.throttle_write_iops_device(), "wiops"),
+            ] {
+                for t in list.iter().flatten() {
+                    write(
+                        &d.join("io.max"),
+                        &format!("{}:{} {key}={}", t.major(), t.minor(), t.rate()),
                     )?;
                 }
             }
         }
     }
-    let mut skipped = Vec::new();
-    if let Some(m) = res.memory() {
-        if let Some(limit) = m.limit() {
-            match find(dirs, "memory.limit_in_bytes") {
-                Some(d) => write(&d.join("memory.limit_in_bytes"), &limit.to_string())?,
-                None => match find(dirs, "memory.max") {
-                    Some(d) => write(&d.join("memory.max"), &v2_max(limit))?,
-                    None => skipped.push("memory.limit"),
-                },
-            }
-        }
-        if m.reservation().is_some()
-            || m.swap().is_some()
-            || m.swappiness().is_some()
-            || m.disable_oom_killer().is_some()
-            || m.kernel().is_some()
-            || m.kernel_tcp().is_some()
-        {
-            skipped.push("memory (other than limit)");
-        }
-    }
-    if let Some(p) = res.pids() {
-        match find(dirs, "pids.max") {
-            Some(d) => write(&d.join("pids.max"), &v2_max(p.limit()))?,
-            None => skipped.push("pids.limit"),
-        }
-    }
-    if let Some(c) = res.cpu() {
-        let v1 = |file: &str, v: String| -> Result<bool, CgroupError> {
-            match find(dirs, file) {
-                Some(d) => write(&d.join(file), &v).map(|_| true),
-                None => Ok(false),
-            }
-        };
-        if let Some(s) = c.shares() {
-            if !v1("cpu.shares", s.to_string())? {
-                skipped.push("cpu.shares");
-            }
-        }
-        if let Some(p) = c.period() {
-            if !v1("cpu.cfs_period_us", p.to_string())? {
-                skipped.push("cpu.period");
-            }
-        }
-        if let Some(q) = c.quota() {
-            if !v1("cpu.cfs_quota_us", q.to_string())? {
-                skipped.push("cpu.quota");
-            }
-        }
-        if let Some(cpus) = c.cpus() {
-            if !v1("cpuset.cpus", cpus.clone())? {
-                skipped.push("cpu.cpus");
-            }
-        }
-        if let Some(mems) = c.mems() {
-            if !v1("cpuset.mems", mems.clone())? {
-                skipped.push("cpu.mems");
-            }
-        }
-        if c.realtime_runtime().is_some() || c.realtime_period().is_some() || c.idle().is_some() {
-            skipped.push("cpu (realtime, idle)");
-        }
-    }
-    if res.block_io().is_some() {
-        skipped.push("blockIO");
-    }
-    if res
-        .hugepage_limits()
-        .as_ref()
-        .is_some_and(|v| !v.is_empty())
-    {
-        skipped.push("hugepageLimits");
-    }
-    if res.network().is_some() {
-        skipped.push("network");
-    }
-    if res.rdma().is_some() {
-        skipped.push("rdma");
-    }
-    if res.unified().as_ref().is_some_and(|v| !v.is_empty()) {
-        skipped.push("unified");
-    }
-    Ok(skipped)
-}
-
-/// cgroup v2 spells "no limit" as "max"; the spec uses -1 (or 0 for pids).
-pub fn v2_max(v: i64) -> String {
-    if v <= 0 {
-        "max".to_string()
-    } else {
-        v.to_string()
-    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -200,8 +604,54 @@ mod tests {
     }
 
     #[test]
-    fn max_values() {
-        assert_eq!(v2_max(-1), "max");
-        assert_eq!(v2_max(100), "100");
+    fn defaults_follow_the_last_deny_all() {
+        let deny_all = LinuxDeviceCgroupBuilder::default()
+            .allow(false)
+            .access("rwm")
+            .build()
+            .unwrap();
+        let deny_null_read = LinuxDeviceCgroupBuilder::default()
+            .allow(false)
+            .typ(LinuxDeviceType::C)
+            .major(1)
+            .minor(3)
+            .access("r")
+            .build()
+            .unwrap();
+        let r = v1_rules(&[deny_all, deny_null_read], &[]);
+        assert_eq!(r[0], (false, "a".to_string()));
+        assert_eq!(r[1], (true, DEFAULT_ALLOWED[0].to_string()));
+        assert_eq!(r.last().unwrap(), &(false, "c 1:3 r".to_string()));
+        assert_eq!(r.len(), DEFAULT_ALLOWED.len() + 2);
+    }
+
+    #[test]
+    fn directories_are_matched_to_their_hierarchy() {
+        let hs = super::super::parse_mountinfo(
+            "1 0 0:1 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\
+             2 0 0:2 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+             3 0 0:3 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n",
+        );
+        let c = Controllers::from_parts(
+            &hs,
+            &[
+                PathBuf::from("/sys/fs/cgroup/unified/berth/x"),
+                PathBuf::from("/sys/fs/cgroup/memory/berth/x"),
+                PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/berth/x"),
+            ],
+        );
+        assert_eq!(
+            c.v1("memory"),
+            Some(Path::new("/sys/fs/cgroup/memory/berth/x"))
+        );
+        assert_eq!(
+            c.v1("cpuacct"),
+            Some(Path::new("/sys/fs/cgroup/cpu,cpuacct/berth/x"))
+        );
+        assert_eq!(c.v1("pids"), None);
+        assert_eq!(
+            c.v2_dir(),
+            Some(Path::new("/sys/fs/cgroup/unified/berth/x"))
+        );
     }
 }

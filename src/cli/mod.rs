@@ -2,10 +2,14 @@
 
 pub mod create;
 pub mod delete;
+pub mod events;
 pub mod kill;
+pub mod pause;
+pub mod ps;
 pub mod run;
 pub mod start;
 pub mod state;
+pub mod update;
 
 use std::path::PathBuf;
 
@@ -60,4 +64,14 @@ pub enum Command {
     Delete(delete::Args),
     /// Create, start, wait for and delete a container
     Run(run::Args),
+    /// Change the cgroup limits of a container
+    Update(update::Args),
+    /// Freeze every process of a container
+    Pause(pause::Args),
+    /// Thaw a paused container
+    Resume(pause::Args),
+    /// List the processes of a container
+    Ps(ps::Args),
+    /// Print cgroup statistics and OOM events of a container as JSON
+    Events(events::Args),
 }

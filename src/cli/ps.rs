@@ -1,0 +1,26 @@
+use berth::container::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(short = 'f', long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    pub id: String,
+    /// Arguments for ps(1) (default -ef)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+pub fn exec(root: &std::path::Path, a: &Args) -> Result<i32, Error> {
+    let pids = berth::control::pids(root, &a.id)?;
+    match a.format {
+        Format::Json => println!("{}", serde_json::to_string(&pids).unwrap_or_default()),
+        Format::Table => print!("{}", berth::control::ps_table(&pids, &a.ps_args)?),
+    }
+    Ok(0)
+}
