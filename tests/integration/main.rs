@@ -1,6 +1,7 @@
 //! Black-box tests of the built `berth` binary on real bundles. They need root.
 
 mod bad_input;
+mod cgroups;
 mod cli;
 mod common;
 mod hooks;

@@ -1,0 +1,477 @@
+//! Cgroups on this hybrid host (v1 controllers plus a cgroup2 mount with hugetlb): each
+//! resource read back from the container's cgroup files, enforcement seen by the process,
+//! update/pause/resume/ps/events from separate processes, and teardown.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+fn cg(controller: &str, id: &str, file: &str) -> String {
+    std::fs::read_to_string(
+        Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join("berth")
+            .join(id)
+            .join(file),
+    )
+    .unwrap_or_else(|e| panic!("{controller}/{id}/{file}: {e}"))
+    .trim()
+    .to_string()
+}
+
+fn start_detached(env: &Env) -> String {
+    env.write_config();
+    let id = env.id();
+    env.berth(&[
+        "run",
+        "--detach",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        &id,
+    ])
+    .ok();
+    id
+}
+
+fn stop(env: &Env, id: &str) {
+    env.berth(&["delete", "--force", id]).ok();
+    env.assert_clean(id);
+}
+
+#[test]
+fn every_v1_resource_is_written() {
+    let mut env = Env::new(&["sleep", "100"]);
+    env.set("/linux/resources", json!({
+        "devices": [{"allow": false, "access": "rwm"}],
+        "memory": {"limit": 104857600, "reservation": 52428800, "swap": 209715200, "swappiness": 10,
+                   "disableOOMKiller": false, "useHierarchy": true},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "burst": 1000, "cpus": "0", "mems": "0", "idle": 0},
+        "pids": {"limit": 50},
+        "blockIO": {"weight": 500, "throttleReadBpsDevice": [{"major": 254, "minor": 0, "rate": 1048576}],
+                    "throttleWriteBpsDevice": [{"major": 254, "minor": 0, "rate": 2097152}],
+                    "throttleReadIOPSDevice": [{"major": 254, "minor": 0, "rate": 100}],
+                    "throttleWriteIOPSDevice": [{"major": 254, "minor": 0, "rate": 200}]},
+        "hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}]
+    }));
+    let id = start_detached(&env);
+    for (ctrl, file, want) in [
+        ("memory", "memory.limit_in_bytes", "104857600"),
+        ("memory", "memory.soft_limit_in_bytes", "52428800"),
+        ("memory", "memory.memsw.limit_in_bytes", "209715200"),
+        ("memory", "memory.swappiness", "10"),
+        ("memory", "memory.use_hierarchy", "1"),
+        ("cpu", "cpu.shares", "512"),
+        ("cpu", "cpu.cfs_quota_us", "50000"),
+        ("cpu", "cpu.cfs_period_us", "100000"),
+        ("cpu", "cpu.cfs_burst_us", "1000"),
+        ("cpu", "cpu.idle", "0"),
+        ("cpuset", "cpuset.cpus", "0"),
+        ("cpuset", "cpuset.mems", "0"),
+        ("pids", "pids.max", "50"),
+        ("blkio", "blkio.throttle.read_bps_device", "254:0 1048576"),
+        ("blkio", "blkio.throttle.write_bps_device", "254:0 2097152"),
+        ("blkio", "blkio.throttle.read_iops_device", "254:0 100"),
+        ("blkio", "blkio.throttle.write_iops_device", "254:0 200"),
+        // hugetlb lives only on the cgroup2 mount here: a real v2 write.
+        ("unified", "hugetlb.2MB.max", "2097152"),
+    ] {
+        assert_eq!(cg(ctrl, &id, file), want, "{ctrl}/{file}");
+    }
+    assert!(cg("memory", &id, "memory.oom_control").contains("oom_kill_disable 0"));
+    // This kernel offers the weight through BFQ only.
+    assert!(
+        cg("blkio", &id, "blkio.bfq.weight").contains("500"),
+        "{}",
+        cg("blkio", &id, "blkio.bfq.weight")
+    );
+    let devices = cg("devices", &id, "devices.list");
+    assert!(
+        devices.contains("c 1:3 rwm") && !devices.contains("a *:* rwm"),
+        "{devices}"
+    );
+    stop(&env, &id);
+}
+
+#[test]
+fn unified_keys_on_the_cgroup2_mount() {
+    let mut env = Env::new(&["sleep", "100"]);
+    env.set(
+        "/linux/resources",
+        json!({"unified": {"hugetlb.2MB.max": "4194304", "hugetlb.1GB.max": "0"}}),
+    );
+    let id = start_detached(&env);
+    assert_eq!(cg("unified", &id, "hugetlb.2MB.max"), "4194304");
+    assert_eq!(cg("unified", &id, "hugetlb.1GB.max"), "0");
+    stop(&env, &id);
+}
+
+#[test]
+fn memory_limit_oom_kills_the_process_that_exceeds_it() {
+    let mut env = Env::new(&[
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/dev/shm/fill bs=1M count=48 2>/dev/null; echo dd=$?",
+    ]);
+    env.set(
+        "/linux/resources/memory",
+        json!({"limit": 16777216, "swap": 16777216}),
+    );
+    let out = env.run();
+    out.ok();
+    assert_eq!(
+        out.stdout, "dd=137\n",
+        "dd must be SIGKILLed by the OOM killer"
+    );
+}
+
+#[test]
+fn pids_limit_stops_a_fork_bomb() {
+    let mut env = Env::new(&["sh", "-c", "while :; do sleep 5 & done 2>/dev/null"]);
+    env.set("/linux/resources/pids", json!({"limit": 10}));
+    let id = start_detached(&env);
+    std::thread::sleep(Duration::from_millis(500));
+    let current: u32 = cg("pids", &id, "pids.current").parse().unwrap();
+    assert!(current <= 10, "{current} processes despite pids.limit 10");
+    let events = cg("pids", &id, "pids.events");
+    let refused: u64 = events.strip_prefix("max ").unwrap().parse().unwrap();
+    assert!(refused > 0, "the limit never refused a fork: {events}");
+    stop(&env, &id);
+}
+
+#[test]
+fn device_rule_denies_reading_dev_null() {
+    let mut env = Env::new(&[
+        "sh",
+        "-c",
+        "cat /dev/null 2>&1; echo read=$?; echo x > /dev/null; echo write=$?",
+    ]);
+    env.set(
+        "/linux/resources/devices",
+        json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": false, "type": "c", "major": 1, "minor": 3, "access": "r"}
+        ]),
+    );
+    let out = env.run();
+    out.ok();
+    assert!(
+        out.stdout.contains("Operation not permitted"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("read=1") && out.stdout.contains("write=0"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn cpuset_pins_the_process() {
+    let mut env = Env::new(&["grep", "Cpus_allowed_list", "/proc/self/status"]);
+    env.set("/linux/resources/cpu", json!({"cpus": "1"}));
+    let out = env.run();
+    out.ok();
+    assert!(out.stdout.trim().ends_with("\t1"), "{}", out.stdout);
+}
+
+#[test]
+fn update_changes_live_limits() {
+    let mut env = Env::new(&["sleep", "100"]);
+    env.set(
+        "/linux/resources",
+        json!({"memory": {"limit": 104857600}, "pids": {"limit": 100}}),
+    );
+    let id = start_detached(&env);
+    env.berth(&[
+        "update",
+        "--memory",
+        "200m",
+        "--pids-limit",
+        "20",
+        "--cpu-share",
+        "256",
+        "--cpu-quota",
+        "20000",
+        &id,
+    ])
+    .ok();
+    assert_eq!(
+        cg("memory", &id, "memory.limit_in_bytes"),
+        (200u64 << 20).to_string()
+    );
+    assert_eq!(cg("pids", &id, "pids.max"), "20");
+    assert_eq!(cg("cpu", &id, "cpu.shares"), "256");
+    assert_eq!(cg("cpu", &id, "cpu.cfs_quota_us"), "20000");
+    let file = env.tmp.path().join("res.json");
+    std::fs::write(&file, r#"{"pids": {"limit": 33}, "cpu": {"cpus": "0"}}"#).unwrap();
+    env.berth(&["update", "--resources", file.to_str().unwrap(), &id])
+        .ok();
+    assert_eq!(cg("pids", &id, "pids.max"), "33");
+    assert_eq!(cg("cpuset", &id, "cpuset.cpus"), "0");
+    // checkBeforeUpdate: a limit below current usage is refused.
+    std::fs::write(
+        &file,
+        r#"{"memory": {"limit": 4096, "checkBeforeUpdate": true}}"#,
+    )
+    .unwrap();
+    env.berth(&["update", "--resources", file.to_str().unwrap(), &id])
+        .fails_with(&["memory.limit", "below the current usage"]);
+    env.berth(&["update", "--memory", "lots", &id])
+        .fails_with(&["--memory", "lots"]);
+    stop(&env, &id);
+}
+
+#[test]
+fn pause_freezes_and_resume_continues() {
+    let env = Env::new(&[
+        "sh",
+        "-c",
+        "i=0; while :; do i=$((i+1)); echo $i > /out/n; sleep 0.01; done",
+    ]);
+    let id = start_detached(&env);
+    std::thread::sleep(Duration::from_millis(200));
+    env.berth(&["pause", &id]).ok();
+    assert_eq!(env.status(&id), "paused");
+    let a = env.read_out("n");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(env.read_out("n"), a, "a paused container made progress");
+    env.berth(&["pause", &id])
+        .fails_with(&["cannot pause", "paused"]);
+    env.berth(&["resume", &id]).ok();
+    assert_eq!(env.status(&id), "running");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_ne!(env.read_out("n"), a, "a resumed container made no progress");
+    env.berth(&["resume", &id])
+        .fails_with(&["cannot resume", "not paused"]);
+    stop(&env, &id);
+}
+
+#[test]
+fn ps_lists_the_containers_processes() {
+    // "; true" keeps the shell alive (busybox sh execs a last simple command).
+    let env = Env::new(&["sh", "-c", "sleep 100 & sleep 100; true"]);
+    let id = start_detached(&env);
+    std::thread::sleep(Duration::from_millis(200));
+    let st: Value = serde_json::from_str(&env.berth(&["state", &id]).stdout).unwrap();
+    let pids: Vec<i64> =
+        serde_json::from_str(&env.berth(&["ps", "--format", "json", &id]).ok().stdout).unwrap();
+    assert_eq!(pids.len(), 3, "{pids:?}");
+    assert!(pids.contains(&st["pid"].as_i64().unwrap()));
+    let table = env.berth(&["ps", &id]).ok().stdout.clone();
+    assert!(
+        table.starts_with("UID") && table.lines().count() == 4,
+        "{table}"
+    );
+    let custom = env
+        .berth(&["ps", &id, "-o", "pid,comm"])
+        .ok()
+        .stdout
+        .clone();
+    assert_eq!(
+        custom.lines().filter(|l| l.contains("sleep")).count(),
+        2,
+        "{custom}"
+    );
+    stop(&env, &id);
+}
+
+#[test]
+fn events_stats_prints_parseable_json() {
+    let mut env = Env::new(&["sleep", "100"]);
+    env.set(
+        "/linux/resources",
+        json!({"memory": {"limit": 104857600}, "pids": {"limit": 64}}),
+    );
+    let id = start_detached(&env);
+    let out = env.berth(&["events", "--stats", &id]);
+    out.ok();
+    let v: Value = serde_json::from_str(out.stdout.trim()).expect("one JSON object");
+    assert_eq!(v["type"], "stats");
+    assert_eq!(v["id"], id.as_str());
+    assert!(v["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0);
+    assert_eq!(v["data"]["memory"]["usage"]["limit"], 104857600);
+    assert_eq!(v["data"]["pids"]["current"], 1);
+    assert_eq!(v["data"]["pids"]["limit"], 64);
+    stop(&env, &id);
+}
+
+#[test]
+fn events_streams_until_the_container_stops() {
+    let env = Env::new(&["sleep", "1"]);
+    let id = start_detached(&env);
+    let out = env.berth(&["events", "--interval", "200ms", &id]);
+    out.ok();
+    let lines: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() >= 2, "{}", out.stdout);
+    assert!(lines.iter().all(|l| l["type"] == "stats"));
+    env.berth(&["delete", &id]).ok();
+    env.assert_clean(&id);
+}
+
+#[test]
+fn resources_the_host_lacks_or_the_kernel_rejects_fail_cleanly() {
+    for (res, needles) in [
+        (
+            json!({"network": {"classID": 1048577}}),
+            vec!["linux.resources.network.classID", "net_cls"],
+        ),
+        (
+            json!({"network": {"priorities": [{"name": "eth0", "priority": 5}]}}),
+            vec!["network.priorities", "net_prio"],
+        ),
+        (
+            json!({"rdma": {"mlx5_1": {"hcaHandles": 3}}}),
+            vec!["linux.resources.rdma", "not available"],
+        ),
+        (
+            json!({"blockIO": {"leafWeight": 500}}),
+            vec!["blockIO.leafWeight", "blkio.leaf_weight"],
+        ),
+        (
+            json!({"cpu": {"cpus": "99"}}),
+            vec!["cpuset.cpus", "\"99\""],
+        ),
+        (
+            json!({"memory": {"swappiness": 101}}),
+            vec!["memory.swappiness", "101"],
+        ),
+        (
+            json!({"unified": {"memory.max": "100"}}),
+            vec!["unified.memory.max", "memory controller"],
+        ),
+        (
+            json!({"unified": {"../evil": "1"}}),
+            vec!["unified.../evil"],
+        ),
+    ] {
+        let mut env = Env::new(&["true"]);
+        env.set("/linux/resources", res.clone());
+        let id = env.id();
+        env.create(&id).fails_with(&needles);
+        env.assert_clean(&id);
+    }
+}
+
+fn berth_children(ctrl: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(Path::new("/sys/fs/cgroup").join(ctrl).join("berth"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn cgroups_path_absolute_relative_and_preexisting() {
+    // Absolute: every hierarchy gets /berth-abs-<id>, all removed on delete.
+    let mut env = Env::new(&["sleep", "100"]);
+    let tag = format!("berth-abs-{}", std::process::id());
+    env.set("/linux/cgroupsPath", json!(format!("/{tag}/c")));
+    let id = start_detached(&env);
+    for ctrl in ["memory", "pids", "cpu", "unified"] {
+        assert!(
+            Path::new("/sys/fs/cgroup")
+                .join(ctrl)
+                .join(&tag)
+                .join("c")
+                .is_dir(),
+            "{ctrl}"
+        );
+    }
+    let procs =
+        std::fs::read_to_string(format!("/sys/fs/cgroup/pids/{tag}/c/cgroup.procs")).unwrap();
+    assert_eq!(procs.lines().count(), 1);
+    stop(&env, &id);
+    for ctrl in ["memory", "pids", "cpu", "unified"] {
+        assert!(
+            !Path::new("/sys/fs/cgroup").join(ctrl).join(&tag).exists(),
+            "{ctrl}/{tag} left behind"
+        );
+    }
+
+    // Relative: below berth's own cgroup in each hierarchy (this host's shell is not in the
+    // memory root, which makes the difference visible).
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let mem_own = own
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("4:memory:")
+                .or_else(|| l.split_once(":memory:").map(|x| x.1))
+        })
+        .unwrap()
+        .to_string();
+    let mut env = Env::new(&["sleep", "100"]);
+    let rel = format!("berth-rel-{}", std::process::id());
+    env.set("/linux/cgroupsPath", json!(rel));
+    let id = start_detached(&env);
+    let mem_dir = Path::new("/sys/fs/cgroup/memory")
+        .join(mem_own.trim_start_matches('/'))
+        .join(&rel);
+    assert!(mem_dir.is_dir(), "{} missing", mem_dir.display());
+    stop(&env, &id);
+    assert!(!mem_dir.exists());
+
+    // Pre-existing: joined, never removed.
+    let pre = Path::new("/sys/fs/cgroup/pids").join(format!("berth-pre-{}", std::process::id()));
+    std::fs::create_dir(&pre).unwrap();
+    let mut env = Env::new(&["sleep", "100"]);
+    env.set(
+        "/linux/cgroupsPath",
+        json!(format!("/{}", pre.file_name().unwrap().to_str().unwrap())),
+    );
+    let id = start_detached(&env);
+    assert_eq!(
+        std::fs::read_to_string(pre.join("cgroup.procs"))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+    stop(&env, &id);
+    assert!(pre.is_dir(), "berth removed a cgroup it did not create");
+    std::fs::remove_dir(&pre).unwrap();
+}
+
+#[test]
+fn hundred_create_delete_cycles_leave_no_cgroup() {
+    let mut env = Env::new(&["true"]);
+    env.set(
+        "/linux/resources",
+        json!({"memory": {"limit": 67108864}, "pids": {"limit": 32}, "cpu": {"shares": 256}}),
+    );
+    env.write_config();
+    let start = Instant::now();
+    let mut ids = Vec::new();
+    for _ in 0..100 {
+        let id = env.id();
+        env.create(&id).ok();
+        env.berth(&["delete", &id]).ok();
+        ids.push(id);
+    }
+    for id in &ids {
+        for ctrl in [
+            "memory", "pids", "cpu", "cpuset", "devices", "freezer", "blkio", "unified", "systemd",
+        ] {
+            assert!(
+                !Path::new("/sys/fs/cgroup")
+                    .join(ctrl)
+                    .join("berth")
+                    .join(id)
+                    .exists(),
+                "{ctrl}/berth/{id} left"
+            );
+        }
+    }
+    eprintln!("100 create/delete cycles in {:?}", start.elapsed());
+    let _ = berth_children;
+}
