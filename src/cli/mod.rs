@@ -65,7 +65,7 @@ pub enum Command {
     /// Create, start, wait for and delete a container
     Run(run::Args),
     /// Change the cgroup limits of a container
-    Update(update::Args),
+    Update(Box<update::Args>),
     /// Freeze every process of a container
     Pause(pause::Args),
     /// Thaw a paused container
