@@ -625,6 +625,114 @@ mod tests {
         assert_eq!(r.len(), DEFAULT_ALLOWED.len() + 2);
     }
 
+    /// A fake cgroup2 tree (this host's cgroup2 mount offers only hugetlb, so the other v2
+    /// controllers are exercised here, not on the kernel).
+    fn fake_v2(files: &[&str]) -> (PathBuf, Controllers) {
+        let mnt = std::env::temp_dir().join(format!(
+            "berth-fake-v2-{}-{}",
+            std::process::id(),
+            files.len()
+        ));
+        let dir = mnt.join("berth/c");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            mnt.join("cgroup.controllers"),
+            "cpuset cpu io memory hugetlb pids rdma",
+        )
+        .unwrap();
+        fs::write(mnt.join("cgroup.subtree_control"), "").unwrap();
+        fs::write(mnt.join("berth/cgroup.subtree_control"), "").unwrap();
+        for f in files {
+            fs::write(dir.join(f), "").unwrap();
+        }
+        let h = Hierarchy {
+            mount: mnt.clone(),
+            root: PathBuf::from("/"),
+            v2: true,
+            controllers: vec![],
+        };
+        (mnt, Controllers::from_parts(&[h], &[dir]))
+    }
+
+    #[test]
+    fn v2_conversions_on_a_fake_tree() {
+        let files = [
+            "memory.max",
+            "memory.swap.max",
+            "memory.low",
+            "cpu.weight",
+            "cpu.max",
+            "cpu.max.burst",
+            "cpu.idle",
+            "cpuset.cpus",
+            "cpuset.mems",
+            "pids.max",
+            "io.weight",
+            "io.max",
+            "hugetlb.2MB.max",
+            "rdma.max",
+        ];
+        let (mnt, c) = fake_v2(&files);
+        let res: LinuxResources = serde_json::from_value(serde_json::json!({
+            "memory": {"limit": 1000, "swap": 3000, "reservation": 500},
+            "cpu": {"shares": 1024, "quota": 50000, "period": 100000, "burst": 10, "idle": 1, "cpus": "0-1", "mems": "0"},
+            "pids": {"limit": 0},
+            "blockIO": {"weight": 1000, "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 42}]},
+            "hugepageLimits": [{"pageSize": "2MB", "limit": -1}],
+            "rdma": {"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10}}
+        }))
+        .unwrap();
+        apply(&c, &res, &[], false).unwrap();
+        let d = mnt.join("berth/c");
+        let read = |f: &str| fs::read_to_string(d.join(f)).unwrap();
+        assert_eq!(read("memory.max"), "1000");
+        assert_eq!(read("memory.swap.max"), "2000", "v2 swap excludes memory");
+        assert_eq!(read("memory.low"), "500");
+        assert_eq!(read("cpu.weight"), "39", "shares 1024 → weight 39");
+        assert_eq!(read("cpu.max"), "50000 100000");
+        assert_eq!(read("cpu.max.burst"), "10");
+        assert_eq!(read("cpu.idle"), "1");
+        assert_eq!(read("cpuset.cpus"), "0-1");
+        assert_eq!(read("pids.max"), "max");
+        assert_eq!(
+            read("io.weight"),
+            "10000",
+            "blkio weight 1000 → io.weight 10000"
+        );
+        assert_eq!(read("io.max"), "8:0 rbps=42");
+        assert_eq!(read("hugetlb.2MB.max"), "max");
+        assert_eq!(read("rdma.max"), "mlx5_1 hca_handle=3 hca_object=10");
+        // Controllers were enabled on the way down.
+        assert!(
+            fs::read_to_string(mnt.join("berth/cgroup.subtree_control"))
+                .unwrap()
+                .starts_with('+')
+        );
+        for (bad, needle) in [
+            (
+                serde_json::json!({"memory": {"swappiness": 10}}),
+                "memory.swappiness",
+            ),
+            (
+                serde_json::json!({"memory": {"disableOOMKiller": true}}),
+                "memory.disableOOMKiller",
+            ),
+            (
+                serde_json::json!({"cpu": {"realtimeRuntime": 10}}),
+                "cpu.realtimeRuntime",
+            ),
+            (
+                serde_json::json!({"blockIO": {"leafWeight": 10}}),
+                "blockIO.leafWeight",
+            ),
+        ] {
+            let res: LinuxResources = serde_json::from_value(bad).unwrap();
+            let e = apply(&c, &res, &[], false).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        }
+        fs::remove_dir_all(&mnt).unwrap();
+    }
+
     #[test]
     fn directories_are_matched_to_their_hierarchy() {
         let hs = super::super::parse_mountinfo(
