@@ -266,7 +266,7 @@ fn set_affinity(pid: Pid, cpus: &[usize]) -> Result<(), Error> {
 }
 
 /// Written to a temporary name and renamed, so a reader never sees a partial pid.
-fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
     let path = std::path::absolute(path).map_err(io_err("pid file", path))?;
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
@@ -492,7 +492,7 @@ pub struct RunOpts {
 }
 
 /// Signals `run` forwards to the container (everything a shell or engine might send).
-fn forwarded() -> SigSet {
+pub(crate) fn forwarded() -> SigSet {
     let mut set = SigSet::all();
     for s in [
         Signal::SIGKILL,
@@ -505,6 +505,42 @@ fn forwarded() -> SigSet {
         set.remove(s);
     }
     set
+}
+
+/// Waits for our child `pid` to exit, forwarding every signal in `set` (which the caller
+/// blocked before cloning) to it. Returns its exit code, 128+N when killed by signal N.
+pub(crate) fn wait_forwarding(pid: Pid, pidfd: &OwnedFd, set: &SigSet) -> Result<i32, Error> {
+    let sfd =
+        nix::sys::signalfd::SignalFd::with_flags(set, nix::sys::signalfd::SfdFlags::SFD_CLOEXEC)
+            .map_err(|e| Error::Msg(format!("signalfd: {e}")))?;
+    loop {
+        match poll_readable(&[sfd.as_fd(), pidfd.as_fd()], -1) {
+            Some(0) => {
+                if let Ok(Some(info)) = sfd.read_signal() {
+                    let sig = info.ssi_signo as i32;
+                    if sig != libc::SIGCHLD {
+                        // SAFETY: pidfd_send_signal to our own child.
+                        unsafe {
+                            libc::syscall(
+                                libc::SYS_pidfd_send_signal,
+                                pidfd.as_raw_fd(),
+                                sig,
+                                std::ptr::null::<u8>(),
+                                0,
+                            )
+                        };
+                    }
+                }
+            }
+            Some(_) => match waitpid(pid, None) {
+                Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+                Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+                Ok(_) => continue,
+                Err(e) => return Err(Error::Msg(format!("wait for process {pid}: {e}"))),
+            },
+            None => continue,
+        }
+    }
 }
 
 /// create + start, then (unless detached) wait forwarding signals, delete, and return the
@@ -527,37 +563,7 @@ pub fn run(root: &Path, id: &str, opts: &RunOpts) -> Result<i32, Error> {
     if opts.detach {
         return Ok(0);
     }
-    let sfd =
-        nix::sys::signalfd::SignalFd::with_flags(&set, nix::sys::signalfd::SfdFlags::SFD_CLOEXEC)
-            .map_err(|e| Error::Msg(format!("signalfd: {e}")))?;
-    let code = loop {
-        match poll_readable(&[sfd.as_fd(), c.pidfd.as_fd()], -1) {
-            Some(0) => {
-                if let Ok(Some(info)) = sfd.read_signal() {
-                    let sig = info.ssi_signo as i32;
-                    if sig != libc::SIGCHLD {
-                        // SAFETY: pidfd_send_signal to our own child.
-                        unsafe {
-                            libc::syscall(
-                                libc::SYS_pidfd_send_signal,
-                                c.pidfd.as_raw_fd(),
-                                sig,
-                                std::ptr::null::<u8>(),
-                                0,
-                            )
-                        };
-                    }
-                }
-            }
-            Some(_) => match waitpid(c.pid, None) {
-                Ok(WaitStatus::Exited(_, code)) => break code,
-                Ok(WaitStatus::Signaled(_, sig, _)) => break 128 + sig as i32,
-                Ok(_) => continue,
-                Err(e) => return Err(Error::Msg(format!("wait for container {id}: {e}"))),
-            },
-            None => continue,
-        }
-    };
+    let code = wait_forwarding(c.pid, &c.pidfd, &set)?;
     if !opts.keep {
         destroy(&c.dir, &c.state)?;
     }

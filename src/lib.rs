@@ -4,6 +4,7 @@
 pub mod cgroups;
 pub mod container;
 pub mod control;
+pub mod exec;
 pub mod hooks;
 pub mod init;
 pub mod logging;

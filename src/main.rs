@@ -43,6 +43,7 @@ fn main() {
         Command::Delete(a) => cli::delete::exec(root, a),
         Command::Run(a) => cli::run::exec(root, a),
         Command::Update(a) => cli::update::exec(root, a),
+        Command::Exec(a) => cli::exec::exec(root, a),
         Command::Pause(a) => cli::pause::pause(root, a),
         Command::Resume(a) => cli::pause::resume(root, a),
         Command::Ps(a) => cli::ps::exec(root, a),

@@ -3,6 +3,7 @@
 //! Resource limits live in `resources.rs`, unit conversions in `convert.rs`.
 
 pub mod convert;
+pub mod ebpf;
 mod resources;
 pub mod stats;
 
@@ -280,15 +281,45 @@ pub(crate) fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
         })
 }
 
-/// cgroup v2 device rules need an eBPF program attached to the directory.
+/// cgroup v2 has no device files: the rules become an eBPF program attached to the
+/// container's directory (replacing berth's previous one on update).
 pub(crate) fn devices_v2(
-    _dir: &Path,
-    _rules: &[oci_spec::runtime::LinuxDeviceCgroup],
-    _devices: &[crate::spec::DevicePlan],
+    dir: &Path,
+    rules: &[oci_spec::runtime::LinuxDeviceCgroup],
+    devices: &[crate::spec::DevicePlan],
 ) -> Result<(), CgroupError> {
-    Err(CgroupError::Unsupported {
-        field: "devices".into(),
-        reason: "device rules on a cgroup v2-only host are not supported by this build yet".into(),
+    let list: Vec<ebpf::Rule> = resources::v1_rules(rules, devices)
+        .into_iter()
+        .filter_map(|(allow, r)| parse_rule(allow, &r))
+        .collect();
+    let prog = ebpf::program(&list);
+    let fail = |e: ebpf::EbpfError| CgroupError::State(format!("linux.resources.devices: {e}"));
+    ebpf::detach_all(dir).map_err(fail)?;
+    ebpf::load_and_attach(&prog, dir).map_err(fail)?;
+    Ok(())
+}
+
+/// "c 1:3 rwm" / "a" (the v1 rule syntax) → an eBPF rule.
+fn parse_rule(allow: bool, r: &str) -> Option<ebpf::Rule> {
+    if r == "a" {
+        return Some(ebpf::Rule {
+            allow,
+            kind: 'a',
+            major: None,
+            minor: None,
+            access: "rwm".into(),
+        });
+    }
+    let mut it = r.split(' ');
+    let kind = it.next()?.chars().next()?;
+    let (maj, min) = it.next()?.split_once(':')?;
+    let num = |s: &str| if s == "*" { None } else { s.parse().ok() };
+    Some(ebpf::Rule {
+        allow,
+        kind,
+        major: num(maj),
+        minor: num(min),
+        access: it.next().unwrap_or("rwm").to_string(),
     })
 }
 
@@ -388,6 +419,18 @@ mod tests {
 33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
 34 30 0:30 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
 ";
+
+    #[test]
+    fn v1_rule_text_to_ebpf_rule() {
+        let r = parse_rule(true, "c 1:3 rw").unwrap();
+        assert_eq!(
+            (r.kind, r.major, r.minor, r.access.as_str()),
+            ('c', Some(1), Some(3), "rw")
+        );
+        let r = parse_rule(false, "b *:* m").unwrap();
+        assert_eq!((r.allow, r.major, r.minor), (false, None, None));
+        assert_eq!(parse_rule(false, "a").unwrap().kind, 'a');
+    }
 
     #[test]
     fn hybrid_mountinfo() {

@@ -3,6 +3,7 @@
 pub mod create;
 pub mod delete;
 pub mod events;
+pub mod exec;
 pub mod kill;
 pub mod pause;
 pub mod ps;
@@ -64,6 +65,8 @@ pub enum Command {
     Delete(delete::Args),
     /// Create, start, wait for and delete a container
     Run(run::Args),
+    /// Run a further process in a running container
+    Exec(Box<exec::Args>),
     /// Change the cgroup limits of a container
     Update(Box<update::Args>),
     /// Freeze every process of a container

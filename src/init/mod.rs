@@ -2,7 +2,7 @@
 //! It depends on the plan only, runs single-threaded, and reports the first failure as one
 //! line — over the sync socket before `start`, into the exec FIFO after it.
 
-mod process;
+pub(crate) mod process;
 
 use std::ffi::CString;
 use std::io::Write;
@@ -16,7 +16,7 @@ use crate::hooks::{self, HookError};
 use crate::namespaces::NsError;
 use crate::rootfs::{self, RootfsError};
 use crate::security::{self, SecurityError};
-use crate::spec::Plan;
+use crate::spec::{Personality, Plan, ProcessPlan};
 use crate::sync::{Channel, ExpectError, Msg};
 
 #[derive(Debug, thiserror::Error)]
@@ -166,9 +166,13 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     }
     rootfs::protect(plan)?;
     if plan.process.terminal {
-        rootfs::setup_console(a.console_socket, plan.process.console_size)?;
+        rootfs::setup_console(a.console_socket, plan.process.console_size, true)?;
     }
-    setup_process(plan)?;
+    setup_process(
+        &plan.process,
+        plan.personality,
+        plan.namespaces.has(CloneFlags::CLONE_NEWUSER),
+    )?;
     let exe = process::find_executable(&plan.process)?;
     a.chan.send(&Msg::Ready).map_err(ExpectError::from)?;
     Ok(Ready {
@@ -178,10 +182,15 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     })
 }
 
-fn setup_process(plan: &Plan) -> Result<(), InitError> {
-    let p = &plan.process;
+/// Limits, scheduling, credentials, umask, cwd and NNP of the process to exec (shared by
+/// the init stub and `exec`).
+pub(crate) fn setup_process(
+    p: &ProcessPlan,
+    personality: Option<Personality>,
+    userns: bool,
+) -> Result<(), InitError> {
     security::set_rlimits(&p.rlimits)?;
-    if let Some(pers) = plan.personality {
+    if let Some(pers) = personality {
         process::personality(pers)?;
     }
     if let Some(io) = p.io_priority {
@@ -190,7 +199,7 @@ fn setup_process(plan: &Plan) -> Result<(), InitError> {
     if let Some(s) = p.scheduler {
         process::scheduler(s)?;
     }
-    security::set_user_and_caps(p, plan.namespaces.has(CloneFlags::CLONE_NEWUSER))?;
+    security::set_user_and_caps(p, userns)?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
         p.umask.unwrap_or(0o022),
     ));

@@ -130,7 +130,11 @@ pub fn dev_links(root: &Root) -> Result<(), RootfsError> {
 /// terminal:true — a pty made inside the container: the master goes to the engine over the
 /// console socket (SCM_RIGHTS, the pty name as payload, as runc does), the slave becomes
 /// the controlling terminal, stdio and /dev/console.
-pub fn setup_console(socket: Option<RawFd>, size: Option<(u16, u16)>) -> Result<(), RootfsError> {
+pub fn setup_console(
+    socket: Option<RawFd>,
+    size: Option<(u16, u16)>,
+    bind_console: bool,
+) -> Result<(), RootfsError> {
     let ptmx = Path::new("/dev/ptmx");
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .at("open pty master", ptmx)?;
@@ -149,17 +153,19 @@ pub fn setup_console(socket: Option<RawFd>, size: Option<(u16, u16)>) -> Result<
             return Err(Errno::last()).at("set console size", ptmx);
         }
     }
-    let console = Path::new("/dev/console");
-    let root = Root::open(Path::new("/")).at("open", Path::new("/"))?;
-    let target = root.ensure(console, Kind::File).at("create", console)?;
-    mount(
-        Some(name.as_str()),
-        &fd_path(&target),
-        NONE,
-        MsFlags::MS_BIND,
-        NONE,
-    )
-    .at("bind-mount pty onto", console)?;
+    if bind_console {
+        let console = Path::new("/dev/console");
+        let root = Root::open(Path::new("/")).at("open", Path::new("/"))?;
+        let target = root.ensure(console, Kind::File).at("create", console)?;
+        mount(
+            Some(name.as_str()),
+            &fd_path(&target),
+            NONE,
+            MsFlags::MS_BIND,
+            NONE,
+        )
+        .at("bind-mount pty onto", console)?;
+    }
     if let Some(sock) = socket {
         let fds = [master.as_raw_fd()];
         let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];

@@ -4,6 +4,8 @@ pub mod mountopts;
 pub mod plan;
 mod process;
 
+pub use process::parse_cpu_list;
+
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -109,6 +111,11 @@ pub struct PlanOptions {
     pub console_socket: bool,
     /// The runtime detaches from the container (create, run -d): a terminal needs a socket.
     pub detached: bool,
+}
+
+/// A `process` object alone (as `exec --process` gives it) → [`ProcessPlan`].
+pub fn process_plan(p: &oci_spec::runtime::Process) -> Result<ProcessPlan, SpecError> {
+    process::plan(p, &PlanOptions::default())
 }
 
 /// Validates the spec and resolves it into a [`Plan`].

@@ -479,17 +479,32 @@ fn hundred_create_delete_cycles_leave_no_cgroup() {
 #[test]
 fn events_reports_an_oom_kill() {
     // pid 1 survives; a child exceeds the limit and is OOM-killed while events watches.
-    let mut env = Env::new(&["sh", "-c", "sleep 0.5; (dd if=/dev/zero of=/dev/shm/f bs=1M count=48 2>/dev/null); rm -f /dev/shm/f; sleep 1"]);
-    env.set("/linux/resources/memory", json!({"limit": 16777216, "swap": 16777216}));
+    let mut env = Env::new(&[
+        "sh",
+        "-c",
+        "sleep 0.5; (dd if=/dev/zero of=/dev/shm/f bs=1M count=48 2>/dev/null); rm -f /dev/shm/f; sleep 1",
+    ]);
+    env.set(
+        "/linux/resources/memory",
+        json!({"limit": 16777216, "swap": 16777216}),
+    );
     let id = start_detached(&env);
     let out = env.berth(&["events", "--interval", "100ms", &id]);
     out.ok();
     let types: Vec<String> = out
         .stdout
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["type"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
-    assert!(types.iter().any(|t| t == "oom"), "no oom event in {types:?}");
+    assert!(
+        types.iter().any(|t| t == "oom"),
+        "no oom event in {types:?}"
+    );
     env.berth(&["delete", &id]).ok();
     env.assert_clean(&id);
 }

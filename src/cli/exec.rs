@@ -1,0 +1,150 @@
+use std::path::PathBuf;
+
+use berth::container::Error;
+use berth::exec::ExecOpts;
+use oci_spec::runtime::{Capability, Process};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// JSON file with an OCI process object (replaces every other process flag)
+    #[arg(short = 'p', long)]
+    pub process: Option<PathBuf>,
+    /// Give the process a terminal (needs --console-socket)
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Return once the process has started
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// KEY=VALUE, repeatable; replaces a variable of the same name
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// UID[:GID]
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability (CAP_NAME), repeatable
+    #[arg(short = 'c', long = "cap")]
+    pub cap: Vec<String>,
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Exec even if the container is paused
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    pub id: String,
+    /// Command and arguments (unless --process)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+fn msg(s: impl Into<String>) -> Error {
+    Error::Msg(s.into())
+}
+
+/// The container's own process from its config.json, with this command's overrides.
+fn process(root: &std::path::Path, a: &Args) -> Result<Process, Error> {
+    if let Some(p) = &a.process {
+        let data = std::fs::read(p).map_err(|e| msg(format!("--process {}: {e}", p.display())))?;
+        let de = &mut serde_json::Deserializer::from_slice(&data);
+        return serde_path_to_error::deserialize(de).map_err(|e| {
+            msg(format!(
+                "--process {}: {}: {}",
+                p.display(),
+                e.path(),
+                e.inner()
+            ))
+        });
+    }
+    if a.command.is_empty() {
+        return Err(msg("exec: no command given (and no --process)"));
+    }
+    let st = berth::state::ContainerDir::new(root, &a.id)?.load()?;
+    let spec = berth::spec::load(&st.bundle)?;
+    let mut p = spec.process().clone().unwrap_or_default();
+    p.set_args(Some(a.command.clone()));
+    let mut env = p.env().clone().unwrap_or_default();
+    for kv in &a.env {
+        let key = kv.split('=').next().unwrap_or("");
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(kv.clone());
+    }
+    p.set_env(Some(env));
+    if let Some(cwd) = &a.cwd {
+        p.set_cwd(cwd.clone());
+    }
+    if let Some(u) = &a.user {
+        let (uid, gid) = u.split_once(':').unwrap_or((u, ""));
+        let user = p.user_mut();
+        user.set_uid(
+            uid.parse()
+                .map_err(|_| msg(format!("--user {u}: not UID[:GID]")))?,
+        );
+        if !gid.is_empty() {
+            user.set_gid(
+                gid.parse()
+                    .map_err(|_| msg(format!("--user {u}: not UID[:GID]")))?,
+            );
+        }
+    }
+    if !a.additional_gids.is_empty() {
+        p.user_mut()
+            .set_additional_gids(Some(a.additional_gids.clone()));
+    }
+    if !a.cap.is_empty() {
+        let mut caps = p.capabilities().clone().unwrap_or_default();
+        for name in &a.cap {
+            let c: Capability = serde_json::from_value(serde_json::json!(name))
+                .map_err(|_| msg(format!("--cap {name}: unknown capability")))?;
+            let add = |s: &Option<oci_spec::runtime::Capabilities>| {
+                let mut s = s.clone().unwrap_or_default();
+                s.insert(c);
+                Some(s)
+            };
+            caps.set_bounding(add(caps.bounding()));
+            caps.set_effective(add(caps.effective()));
+            caps.set_permitted(add(caps.permitted()));
+        }
+        p.set_capabilities(Some(caps));
+    }
+    if a.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    p.set_terminal(Some(a.tty));
+    Ok(p)
+}
+
+pub fn exec(root: &std::path::Path, a: &Args) -> Result<i32, Error> {
+    for (flag, v) in [
+        ("--apparmor", &a.apparmor),
+        ("--process-label", &a.process_label),
+    ] {
+        if v.as_ref().is_some_and(|v| !v.is_empty()) {
+            return Err(msg(format!(
+                "{flag}: this host has no AppArmor or SELinux to apply it"
+            )));
+        }
+    }
+    let p = process(root, a)?;
+    let plan = berth::spec::process_plan(&p)?;
+    let opts = ExecOpts {
+        process: plan,
+        detach: a.detach,
+        pid_file: a.pid_file.clone(),
+        console_socket: a.console_socket.clone(),
+        ignore_paused: a.ignore_paused,
+        preserve_fds: a.preserve_fds,
+    };
+    berth::exec::exec(root, &a.id, &opts)
+}
