@@ -20,7 +20,12 @@ fn main() {
         cli.debug,
     );
     if cli.version {
+        // runc's layout: version, commit, spec.
         println!("berth version {}", env!("CARGO_PKG_VERSION"));
+        println!(
+            "commit: {}",
+            option_env!("BERTH_COMMIT").unwrap_or("unknown")
+        );
         println!("spec: 1.2.1");
         return;
     }
@@ -44,6 +49,9 @@ fn main() {
         Command::Run(a) => cli::run::exec(root, a),
         Command::Update(a) => cli::update::exec(root, a),
         Command::Exec(a) => cli::exec::exec(root, a),
+        Command::List(a) => cli::list::exec(root, a),
+        Command::Spec(a) => cli::spec::exec(a),
+        Command::Features => cli::features::exec(),
         Command::Pause(a) => cli::pause::pause(root, a),
         Command::Resume(a) => cli::pause::resume(root, a),
         Command::Ps(a) => cli::ps::exec(root, a),

@@ -4,10 +4,13 @@ pub mod create;
 pub mod delete;
 pub mod events;
 pub mod exec;
+pub mod features;
 pub mod kill;
+pub mod list;
 pub mod pause;
 pub mod ps;
 pub mod run;
+pub mod spec;
 pub mod start;
 pub mod state;
 pub mod update;
@@ -67,6 +70,12 @@ pub enum Command {
     Run(run::Args),
     /// Run a further process in a running container
     Exec(Box<exec::Args>),
+    /// List containers under --root
+    List(list::Args),
+    /// Write a default config.json for a busybox bundle
+    Spec(spec::Args),
+    /// Print what this runtime supports (runtime-spec features.json)
+    Features,
     /// Change the cgroup limits of a container
     Update(Box<update::Args>),
     /// Freeze every process of a container

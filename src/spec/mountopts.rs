@@ -113,6 +113,69 @@ pub fn parse(options: &[String]) -> MountOptions {
     o
 }
 
+/// Every option word berth understands, for `features` (filesystem data aside).
+pub const KNOWN: &[&str] = &[
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "iversion",
+    "lazytime",
+    "loud",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "noiversion",
+    "nolazytime",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "nosymfollow",
+    "private",
+    "rbind",
+    "rdev",
+    "rdiratime",
+    "relatime",
+    "remount",
+    "rexec",
+    "rnoatime",
+    "rnodev",
+    "rnodiratime",
+    "rnoexec",
+    "rnorelatime",
+    "rnostrictatime",
+    "rnosuid",
+    "rnosymfollow",
+    "ro",
+    "rprivate",
+    "rrelatime",
+    "rro",
+    "rrw",
+    "rshared",
+    "rslave",
+    "rstrictatime",
+    "rsuid",
+    "rsymfollow",
+    "runbindable",
+    "rw",
+    "shared",
+    "silent",
+    "slave",
+    "strictatime",
+    "suid",
+    "symfollow",
+    "sync",
+    "unbindable",
+    "ratime",
+];
+
 /// mount(8) flag words: (true = set, false = clear, flag).
 fn flag_option(opt: &str) -> Option<(bool, MsFlags)> {
     Some(match opt {
@@ -237,6 +300,14 @@ mod tests {
         let o = p(&["rro", "rrw"]);
         assert_eq!(o.attr_set & attr::RDONLY, 0);
         assert_eq!(o.attr_clr & attr::RDONLY, attr::RDONLY);
+    }
+
+    #[test]
+    fn every_known_word_is_parsed_as_an_option() {
+        for w in KNOWN {
+            let o = p(&[w]);
+            assert!(o.data.is_empty(), "{w} fell through to filesystem data");
+        }
     }
 
     #[test]

@@ -11,3 +11,4 @@ mod namespaces;
 mod process;
 mod rootfs;
 mod run;
+mod verbs;

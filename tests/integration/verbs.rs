@@ -1,0 +1,143 @@
+//! list, spec, features and --version.
+
+use serde_json::Value;
+
+use crate::common::*;
+
+#[test]
+fn list_shows_containers_in_every_format() {
+    let env = Env::new(&["sleep", "100"]);
+    env.write_config();
+    let a = env.id();
+    let b = env.id();
+    env.berth(&[
+        "run",
+        "--detach",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        &a,
+    ])
+    .ok();
+    env.create(&b).ok();
+    let q = env.berth(&["list", "-q"]);
+    q.ok();
+    let mut want = vec![a.clone(), b.clone()];
+    want.sort();
+    assert_eq!(q.stdout.lines().collect::<Vec<_>>(), want);
+    let j: Vec<Value> =
+        serde_json::from_str(&env.berth(&["list", "--format", "json"]).ok().stdout).unwrap();
+    let status = |id: &str| {
+        j.iter().find(|c| c["id"] == id).unwrap()["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(status(&a), "running");
+    assert_eq!(status(&b), "created");
+    let t = env.berth(&["list"]);
+    t.ok();
+    assert!(
+        t.stdout.starts_with("ID") && t.stdout.contains(&a) && t.stdout.contains("created"),
+        "{}",
+        t.stdout
+    );
+    // A half-made container directory (create killed early) does not break list.
+    std::fs::create_dir_all(env.root.join("half-made")).unwrap();
+    env.berth(&["list", "-q"]).ok();
+    env.berth(&["delete", "half-made"]).ok();
+    for id in [&a, &b] {
+        env.berth(&["delete", "--force", id]).ok();
+        env.assert_clean(id);
+    }
+    assert_eq!(env.berth(&["list", "-q"]).stdout, "");
+}
+
+#[test]
+fn spec_writes_a_config_that_runs() {
+    let env = Env::new(&["true"]);
+    let dir = env.tmp.path().join("specced");
+    std::fs::create_dir_all(&dir).unwrap();
+    env.berth(&["spec", "--bundle", dir.to_str().unwrap()]).ok();
+    env.berth(&["spec", "--bundle", dir.to_str().unwrap()])
+        .fails_with(&["already exists"]);
+    let mut c: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(c["process"]["terminal"], true);
+    assert_eq!(c["process"]["args"][0], "sh");
+    // Run it non-interactively on the shared rootfs.
+    c["process"]["terminal"] = Value::Bool(false);
+    c["process"]["args"] = serde_json::json!(["sh", "-c", "echo specced $(hostname)"]);
+    c["root"]["path"] = serde_json::json!(default_bundle().join("rootfs"));
+    std::fs::write(dir.join("config.json"), serde_json::to_vec(&c).unwrap()).unwrap();
+    let id = env.id();
+    let out = env.berth(&["run", "--bundle", dir.to_str().unwrap(), &id]);
+    out.ok();
+    assert_eq!(out.stdout, "specced berth\n");
+    let rl = env.tmp.path().join("rootless");
+    std::fs::create_dir_all(&rl).unwrap();
+    env.berth(&["spec", "--rootless", "--bundle", rl.to_str().unwrap()])
+        .ok();
+    let r: Value = serde_json::from_slice(&std::fs::read(rl.join("config.json")).unwrap()).unwrap();
+    assert!(
+        r["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["type"] == "user")
+    );
+    assert!(
+        !r["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["type"] == "network")
+    );
+    assert_eq!(r["linux"]["uidMappings"][0]["hostID"], 0);
+}
+
+#[test]
+fn features_describes_this_build() {
+    let out = Env::new(&["true"]).berth(&["features"]);
+    out.ok();
+    let f: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(f["ociVersionMin"], "1.0.0");
+    assert_eq!(f["hooks"].as_array().unwrap().len(), 6);
+    let ns: Vec<&str> = f["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ns,
+        [
+            "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"
+        ]
+    );
+    assert!(
+        f["mountOptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "rro")
+    );
+    assert!(
+        f["linux"]["capabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "CAP_SYS_ADMIN")
+    );
+    assert_eq!(f["linux"]["cgroup"]["systemd"], false);
+    assert_eq!(f["linux"]["apparmor"]["enabled"], false);
+}
+
+#[test]
+fn version_in_runcs_layout() {
+    let out = Env::new(&["true"]).berth(&["--version"]);
+    out.ok();
+    let l: Vec<&str> = out.stdout.lines().collect();
+    assert!(l[0].starts_with("berth version "));
+    assert!(l[1].starts_with("commit: "));
+    assert!(l[2].starts_with("spec: 1."));
+}
