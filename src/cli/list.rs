@@ -47,13 +47,12 @@ pub fn exec(root: &std::path::Path, a: &Args) -> Result<i32, Error> {
         for r in &rows {
             let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
             println!(
-                "{:<20} {:<8} {:<10} {:<40} {:<32} {}",
+                "{:<20} {:<8} {:<10} {:<40} {:<32} root",
                 s("id"),
                 r["pid"],
                 s("status"),
                 s("bundle"),
-                s("created"),
-                "root"
+                s("created")
             );
         }
     }
