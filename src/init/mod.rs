@@ -161,8 +161,8 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     rootfs::finalize(plan)?;
     for (k, v) in &plan.sysctl {
         let path = Path::new("/proc/sys").join(k.replace('.', "/"));
-        std::fs::write(&path, v)
-            .map_err(|e| InitError::Msg(format!("sysctl {k}={v}: {}: {e}", path.display())))?;
+        process::write_proc(&path, v)
+            .map_err(|e| InitError::Msg(format!("sysctl {k}={v}: {e}")))?;
     }
     rootfs::protect(plan)?;
     if plan.process.terminal {
@@ -207,6 +207,17 @@ pub(crate) fn setup_process(
         step: format!("chdir to cwd {}", p.cwd.display()),
         errno,
     })?;
+    // A cwd reached through a leaked host fd (/proc/self/fd/N) lies outside the root;
+    // getcwd then fails or says "(unreachable)" (CVE-2024-21626).
+    match nix::unistd::getcwd() {
+        Ok(c) if c.is_absolute() => {}
+        _ => {
+            return Err(InitError::Msg(format!(
+                "process.cwd {}: outside the container's root filesystem",
+                p.cwd.display()
+            )));
+        }
+    }
     if p.no_new_privileges {
         security::set_no_new_privs()?;
     }

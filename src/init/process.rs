@@ -15,16 +15,37 @@ fn sys(step: impl Into<String>) -> impl FnOnce(Errno) -> InitError {
     move |errno| InitError::Sys { step, errno }
 }
 
+/// Writes a /proc file, refusing unless the opened file really is on procfs and reached
+/// without symlinks: a container image or mount cannot redirect the write (CVE-2019-16884,
+/// CVE-2025-52881).
+pub fn write_proc(path: &Path, value: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let fs =
+        nix::sys::statfs::fstatfs(&f).map_err(|e| format!("{}: fstatfs: {e}", path.display()))?;
+    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+        return Err(format!(
+            "{}: not on procfs; refusing to write to it",
+            path.display()
+        ));
+    }
+    f.write_all(value.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
 pub fn oom_score_adj(v: i32) -> Result<(), InitError> {
-    std::fs::write("/proc/self/oom_score_adj", v.to_string()).map_err(|e| {
-        let hint = if e.raw_os_error() == Some(libc::EACCES) && v < 0 {
+    write_proc(Path::new("/proc/self/oom_score_adj"), &v.to_string()).map_err(|e| {
+        let hint = if e.contains("ermission denied") && v < 0 {
             " (lowering it needs CAP_SYS_RESOURCE, which this host's bounding set lacks)"
         } else {
             ""
         };
-        InitError::Msg(format!(
-            "write oomScoreAdj {v} to /proc/self/oom_score_adj: {e}{hint}"
-        ))
+        InitError::Msg(format!("oomScoreAdj {v}: {e}{hint}"))
     })
 }
 

@@ -33,7 +33,15 @@ pub fn default_devices(root: &Root, userns: bool) -> Result<(), RootfsError> {
             uid: 0,
             gid: 0,
         };
-        create(root, &d, userns)?;
+        match create(root, &d, userns) {
+            // The config mounted something there itself: its choice stands (masking still
+            // checks that /dev/null is the null device before trusting it).
+            Err(RootfsError {
+                errno: Errno::EBUSY,
+                ..
+            }) => {}
+            r => r?,
+        }
     }
     Ok(())
 }
@@ -156,6 +164,15 @@ pub fn setup_console(
     if bind_console {
         let console = Path::new("/dev/console");
         let root = Root::open(Path::new("/")).at("open", Path::new("/"))?;
+        // A planted /dev/console symlink would aim the bind mount elsewhere (CVE-2025-52565):
+        // whatever non-regular file is there is replaced by an empty file we create.
+        if let Ok(dev) = root.open_in(Path::new("/dev"), libc::O_PATH | libc::O_DIRECTORY) {
+            let st = nix::sys::stat::fstatat(&dev, "console", AtFlags::AT_SYMLINK_NOFOLLOW);
+            if st.is_ok_and(|st| st.st_mode & libc::S_IFMT != libc::S_IFREG) {
+                nix::unistd::unlinkat(&dev, "console", nix::unistd::UnlinkatFlags::NoRemoveDir)
+                    .at("remove", console)?;
+            }
+        }
         let target = root.ensure(console, Kind::File).at("create", console)?;
         mount(
             Some(name.as_str()),

@@ -11,4 +11,5 @@ mod namespaces;
 mod process;
 mod rootfs;
 mod run;
+mod security;
 mod verbs;

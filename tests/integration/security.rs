@@ -1,0 +1,192 @@
+//! Containment tests for the runc escape classes (issue 4), each attempting the attack.
+
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::common::*;
+
+/// Runs `berth run` with a host directory fd (not close-on-exec) at fd 5, like a leaky
+/// caller would pass it.
+fn run_with_leaked_fd(env: &Env, extra: &[&str]) -> Out {
+    env.write_config();
+    let id = env.id();
+    let host_root = std::fs::File::open("/").unwrap();
+    let raw = host_root.as_raw_fd();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--root")
+        .arg(&env.root)
+        .arg("run")
+        .args(extra)
+        .arg("--bundle")
+        .arg(&env.bundle)
+        .arg(&id);
+    // SAFETY: dup2 in the child before exec; no allocation.
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup() never sets FD_CLOEXEC, whatever number it lands on.
+            let t = libc::dup(raw);
+            if t < 0 || (t != 5 && libc::dup2(t, 5) < 0) {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = run_cmd(&mut cmd, Duration::from_secs(60));
+    env.assert_clean(&id);
+    out
+}
+
+#[test]
+fn cve_2024_21626_no_host_fd_reaches_the_container() {
+    let env = Env::new(&["sh", "-c", "ls /proc/self/fd | tr '\\n' ' '"]);
+    let out = run_with_leaked_fd(&env, &[]);
+    out.ok();
+    let fds: Vec<&str> = out.stdout.split_whitespace().collect();
+    assert_eq!(
+        fds,
+        ["0", "1", "2", "3"],
+        "only stdio (and ls's own dir fd) may be open"
+    );
+}
+
+#[test]
+fn cve_2024_21626_cwd_through_a_leaked_fd_is_refused() {
+    let mut env = Env::new(&["sh", "-c", "ls /etc/shadow-of-host 2>&1; pwd"]);
+    env.set("/process/cwd", json!("/proc/self/fd/5"));
+    let out = run_with_leaked_fd(&env, &[]);
+    out.fails_with(&["process.cwd", "outside the container"]);
+}
+
+#[test]
+fn preserve_fds_passes_exactly_the_asked_fds() {
+    let env = Env::new(&["sh", "-c", "ls /proc/self/fd | tr '\\n' ' '"]);
+    env.write_config();
+    let id = env.id();
+    let f = std::fs::File::open("/dev/null").unwrap();
+    let raw = f.as_raw_fd();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--root")
+        .arg(&env.root)
+        .args(["run", "--preserve-fds", "1", "--bundle"])
+        .arg(&env.bundle)
+        .arg(&id);
+    // SAFETY: dup2 in the child before exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let t = libc::dup(raw);
+            libc::dup2(t, 3);
+            libc::dup2(t, 4);
+            Ok(())
+        });
+    }
+    let out = run_cmd(&mut cmd, Duration::from_secs(60));
+    out.ok();
+    assert_eq!(
+        out.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["0", "1", "2", "3", "4"],
+        "fd 3 passed, fd 4 is ls's own"
+    );
+}
+
+#[test]
+fn cve_2019_16884_sysctl_write_needs_a_real_procfs() {
+    let mut env = Env::new(&["true"]);
+    // /proc is a tmpfs holding a fake sys/ tree: the write must not land there.
+    let mounts: Vec<_> = env.config["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            if m["destination"] == "/proc" {
+                json!({"destination": "/proc", "type": "tmpfs", "source": "tmpfs"})
+            } else {
+                m.clone()
+            }
+        })
+        .collect();
+    env.set("/mounts", json!(mounts));
+    env.set("/linux/maskedPaths", json!([]));
+    env.set("/linux/readonlyPaths", json!([]));
+    env.set("/linux/sysctl", json!({"kernel.msgmax": "9999"}));
+    let id = env.id();
+    env.create(&id)
+        .fails_with(&["sysctl kernel.msgmax", "/proc/sys/kernel/msgmax"]);
+    env.assert_clean(&id);
+}
+
+#[test]
+fn cve_2025_31133_masking_refuses_a_dev_null_that_is_not_null() {
+    let mut env = Env::new(&["true"]);
+    let decoy = env.tmp.path().join("decoy");
+    std::fs::write(&decoy, "host secret").unwrap();
+    env.push(
+        "/mounts",
+        json!({"destination": "/dev/null", "type": "bind", "source": decoy, "options": ["bind"]}),
+    );
+    env.set("/linux/maskedPaths", json!(["/proc/keys"]));
+    let id = env.id();
+    env.create(&id)
+        .fails_with(&["/dev/null is not the null device", "/proc/keys"]);
+    env.assert_clean(&id);
+    assert_eq!(std::fs::read_to_string(&decoy).unwrap(), "host secret");
+}
+
+#[test]
+fn cve_2019_5736_the_runtime_binary_cannot_be_reached_from_the_container() {
+    let before = std::fs::read(BIN).unwrap();
+    let env = Env::new(&["sleep", "100"]);
+    let id = env.id();
+    env.create(&id).ok();
+    // While created, the container's pid 1 is berth's init stub (berth's own image): a
+    // process exec'd into the container tries to read and overwrite it through /proc.
+    let out = env.berth(&["exec", &id, "sh", "-c",
+        "cat /proc/1/exe > /dev/null 2>&1; echo read=$?; echo x 2>/dev/null >> /proc/1/exe; echo write=$?; ls -l /proc/1/exe 2>&1 | grep -c berth; true"]);
+    out.ok();
+    let l: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(l[0], "read=1", "{}", out.stdout);
+    assert_eq!(l[1], "write=1", "{}", out.stdout);
+    assert_eq!(l[2], "0", "the init's exe link is visible: {}", out.stdout);
+    env.berth(&["delete", &id]).ok();
+    env.assert_clean(&id);
+    assert!(
+        std::fs::read(BIN).unwrap() == before,
+        "the berth binary changed"
+    );
+}
+
+#[test]
+fn symlinked_mount_destination_into_proc_stays_in_the_container() {
+    // CVE-2019-19921 / CVE-2021-30465 / CVE-2023-27561 class: a mount destination that is a
+    // symlink planted in the image. It resolves inside the container's root — here into the
+    // container's own procfs, where nothing can be created — never on the host.
+    let mut env = Env::new(&["true"]);
+    let rootfs = env.bundle.join("rootfs");
+    assert!(
+        Command::new("cp")
+            .arg("-a")
+            .arg(default_bundle().join("rootfs"))
+            .arg(&rootfs)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::os::unix::fs::symlink("/proc/sys/kernel", rootfs.join("evil")).unwrap();
+    env.set("/root/path", json!(rootfs));
+    env.push(
+        "/mounts",
+        json!({"destination": "/evil/x", "type": "tmpfs", "source": "tmpfs"}),
+    );
+    let id = env.id();
+    env.create(&id)
+        .fails_with(&["create mount destination /evil/x"]);
+    env.assert_clean(&id);
+    assert!(!std::path::Path::new("/proc/sys/kernel/x").exists());
+    assert!(
+        !rootfs.join("proc/sys").exists(),
+        "nothing was created under the rootfs's /proc either"
+    );
+}
