@@ -155,6 +155,15 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
         Some(p) => Some(UnixStream::connect(p).map_err(io_err("connect to console socket", p))?),
         None => None,
     };
+    let seccomp_agent = match plan.seccomp.as_ref().and_then(|s| s.listener_path.as_ref()) {
+        Some(p) => Some(UnixStream::connect(p).map_err(|e| {
+            Error::Msg(format!(
+                "config.json: linux.seccomp.listenerPath: connect {}: {e}",
+                p.display()
+            ))
+        })?),
+        None => None,
+    };
     dir.create(root)?;
     let mut guard = Teardown {
         dir: &dir,
@@ -186,6 +195,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
                 console_socket: console.as_ref().map(|c| c.as_raw_fd()),
                 cgroup_dirs: cg.joined.clone(),
                 preserve_fds: opts.preserve_fds,
+                seccomp_socket: seccomp_agent.as_ref().map(|c| c.as_raw_fd()),
             })
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
@@ -193,6 +203,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     guard.child = Some(pid);
     drop(child_chan);
     drop(console);
+    drop(seccomp_agent);
     parent_ns.restore()?;
     if let Some(cpus) = &plan.process.cpu_affinity_initial {
         set_affinity(pid, cpus)?;

@@ -25,6 +25,8 @@ pub struct ExecOpts {
     pub console_socket: Option<PathBuf>,
     pub ignore_paused: bool,
     pub preserve_fds: u32,
+    /// The container's seccomp profile (exec'd processes get it too).
+    pub seccomp: Option<crate::spec::SeccompPlan>,
 }
 
 /// The namespace files of the container's init that differ from ours, user first.
@@ -85,6 +87,16 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
             })?),
             None => None,
         };
+    let agent = match o.seccomp.as_ref().and_then(|s| s.listener_path.as_ref()) {
+        Some(p) => Some(UnixStream::connect(p).map_err(|e| {
+            Error::Msg(format!(
+                "linux.seccomp.listenerPath: connect {}: {e}",
+                p.display()
+            ))
+        })?),
+        None => None,
+    };
+    let state = state::oci_state_json(&st, status);
     let set = container::forwarded();
     let mut old = SigSet::empty();
     if !o.detach {
@@ -108,18 +120,17 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
     let (pid, pidfd) = match forked {
         Forked::Child => {
             drop(parent_chan);
-            child(
-                &child_chan,
-                &nss,
-                o,
-                console.as_ref().map(|c| c.as_raw_fd()),
-                st.use_terminal,
-            )
+            let fds = ChildFds {
+                console: console.as_ref().map(|c| c.as_raw_fd()),
+                agent: agent.as_ref().map(|c| c.as_raw_fd()),
+            };
+            child(&child_chan, &nss, o, fds, &state)
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
     drop(child_chan);
     drop(console);
+    drop(agent);
     if let Some(own) = saved {
         nix::sched::setns(own, CloneFlags::CLONE_NEWPID)
             .map_err(|e| Error::Msg(format!("restore pid namespace: {e}")))?;
@@ -167,15 +178,20 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
     Ok(code)
 }
 
+struct ChildFds {
+    console: Option<RawFd>,
+    agent: Option<RawFd>,
+}
+
 /// The exec'd process between clone and execve; never returns.
 fn child(
     chan: &Channel,
     nss: &[(CloneFlags, File, String)],
     o: &ExecOpts,
-    console: Option<RawFd>,
-    _tty: bool,
+    fds: ChildFds,
+    state: &serde_json::Value,
 ) -> ! {
-    let err = match setup(chan, nss, o, console) {
+    let err = match setup(chan, nss, o, fds, state) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -190,14 +206,15 @@ fn setup(
     chan: &Channel,
     nss: &[(CloneFlags, File, String)],
     o: &ExecOpts,
-    console: Option<RawFd>,
+    fds: ChildFds,
+    state: &serde_json::Value,
 ) -> Result<std::convert::Infallible, InitError> {
     // Non-dumpable while berth's image is mapped: container processes must not reach it.
     let _ = nix::sys::prctl::set_dumpable(false);
-    match chan.expect("Go")? {
-        Msg::Go { .. } => {}
+    let host_pid = match chan.expect("Go")? {
+        Msg::Go { host_pid } => host_pid,
         other => return Err(InitError::Msg(format!("sync: expected Go, got {other:?}"))),
-    }
+    };
     let mut userns = false;
     for (flag, f, path) in nss
         .iter()
@@ -210,11 +227,22 @@ fn setup(
         userns |= *flag == CloneFlags::CLONE_NEWUSER;
     }
     if o.process.terminal {
-        crate::rootfs::setup_console(console, o.process.console_size, false)?;
+        crate::rootfs::setup_console(fds.console, o.process.console_size, false)?;
     }
-    init::setup_process(&o.process, None, userns)?;
+    let seccomp = o.seccomp.as_ref().map(|s| init::SeccompLoad {
+        plan: s,
+        socket: fds.agent,
+        state: state.clone(),
+        pid: host_pid,
+    });
+    init::setup_process(&o.process, None, userns, seccomp.as_ref())?;
     let exe = init::process::find_executable(&o.process)?;
     init::process::reset_signals();
     init::process::cloexec_fds_from(3 + o.preserve_fds)?;
+    if o.process.no_new_privileges {
+        if let Some(s) = &seccomp {
+            init::load_seccomp(s)?;
+        }
+    }
     Err(init::process::exec(&exe, &o.process))
 }

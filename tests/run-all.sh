@@ -15,6 +15,9 @@ need=()
 # A static busybox makes the test rootfs; runc is the reference the tests compare with.
 { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || need+=(busybox-static)
 [ -x /usr/sbin/runc ] || need+=(runc)
+# podman's real seccomp profile, and static libc for the seccomp probe the tests build.
+[ -f /usr/share/containers/seccomp.json ] || need+=(golang-github-containers-common)
+[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
 if [ ${#need[@]} -gt 0 ]; then
     echo "run-all: installing ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -138,6 +138,16 @@ pub fn exec(root: &std::path::Path, a: &Args) -> Result<i32, Error> {
     }
     let p = process(root, a)?;
     let plan = berth::spec::process_plan(&p)?;
+    // The exec'd process gets the container's seccomp profile.
+    let st = berth::state::ContainerDir::new(root, &a.id)?.load()?;
+    let seccomp = match berth::spec::load(&st.bundle)?
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().clone())
+    {
+        Some(s) => Some(berth::spec::seccomp_plan(&s)?),
+        None => None,
+    };
     let opts = ExecOpts {
         process: plan,
         detach: a.detach,
@@ -145,6 +155,7 @@ pub fn exec(root: &std::path::Path, a: &Args) -> Result<i32, Error> {
         console_socket: a.console_socket.clone(),
         ignore_paused: a.ignore_paused,
         preserve_fds: a.preserve_fds,
+        seccomp,
     };
     berth::exec::exec(root, &a.id, &opts)
 }

@@ -16,7 +16,7 @@ use crate::hooks::{self, HookError};
 use crate::namespaces::NsError;
 use crate::rootfs::{self, RootfsError};
 use crate::security::{self, SecurityError};
-use crate::spec::{Personality, Plan, ProcessPlan};
+use crate::spec::{Personality, Plan, ProcessPlan, SeccompPlan};
 use crate::sync::{Channel, ExpectError, Msg};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,8 @@ pub enum InitError {
     Hook(#[from] HookError),
     #[error(transparent)]
     Security(#[from] SecurityError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::security::seccomp::SeccompError),
     #[error("{step}: {errno}")]
     Sys { step: String, errno: Errno },
     #[error("{0}")]
@@ -45,6 +47,37 @@ pub struct InitArgs<'a> {
     pub console_socket: Option<RawFd>,
     pub cgroup_dirs: Vec<PathBuf>,
     pub preserve_fds: u32,
+    /// Connected to linux.seccomp.listenerPath by the parent (the path is a host path).
+    pub seccomp_socket: Option<RawFd>,
+}
+
+/// What loading seccomp needs besides the compiled filter.
+pub(crate) struct SeccompLoad<'a> {
+    pub plan: &'a SeccompPlan,
+    pub socket: Option<RawFd>,
+    /// The OCI state of the container, for the listener agent.
+    pub state: serde_json::Value,
+    pub pid: i32,
+}
+
+/// Loads the filter; a NOTIFY listener goes to the agent with the container process state
+/// (config-linux.md "containerProcessState").
+pub(crate) fn load_seccomp(s: &SeccompLoad) -> Result<(), InitError> {
+    let Some(listener) = crate::security::seccomp::load(&s.plan.compiled)? else {
+        return Ok(());
+    };
+    let sock = s.socket.ok_or_else(|| {
+        InitError::Msg("linux.seccomp.listenerPath: no connection to the agent".into())
+    })?;
+    let msg = serde_json::json!({
+        "ociVersion": s.state["ociVersion"],
+        "fds": ["seccompFd"],
+        "pid": s.pid,
+        "metadata": s.plan.listener_metadata,
+        "state": s.state,
+    });
+    security::send_listener(sock, &listener, &msg)?;
+    Ok(())
 }
 
 /// Entry point in the cloned child; never returns.
@@ -69,7 +102,7 @@ pub fn run(a: InitArgs) -> ! {
     if fifo.write_all(b"0").is_err() {
         exit(1)
     }
-    let err = after_start(a.plan, &ready, a.preserve_fds);
+    let err = after_start(a.plan, &ready, a.preserve_fds, a.seccomp_socket);
     // `start` reads this after the "0": anything but EOF is a failure to report.
     let _ = fifo.write_all(err.to_string().as_bytes());
     exit(1)
@@ -86,16 +119,28 @@ struct Ready {
     host_pid: i32,
 }
 
-fn state_json(plan: &Plan, pid: i32, status: &str) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
+fn state_value(plan: &Plan, pid: i32, status: &str) -> serde_json::Value {
+    serde_json::json!({
         "ociVersion": plan.oci_version,
         "id": plan.id,
         "status": status,
         "pid": pid,
         "bundle": plan.bundle,
         "annotations": plan.annotations,
-    }))
-    .unwrap_or_default()
+    })
+}
+
+fn state_json(plan: &Plan, pid: i32, status: &str) -> Vec<u8> {
+    serde_json::to_vec(&state_value(plan, pid, status)).unwrap_or_default()
+}
+
+fn seccomp_load<'a>(plan: &'a Plan, socket: Option<RawFd>, pid: i32) -> Option<SeccompLoad<'a>> {
+    plan.seccomp.as_ref().map(|s| SeccompLoad {
+        plan: s,
+        socket,
+        state: state_value(plan, pid, "creating"),
+        pid,
+    })
 }
 
 pub fn has_create_hooks(plan: &Plan) -> bool {
@@ -172,6 +217,7 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
         &plan.process,
         plan.personality,
         plan.namespaces.has(CloneFlags::CLONE_NEWUSER),
+        seccomp_load(plan, a.seccomp_socket, host_pid).as_ref(),
     )?;
     let exe = process::find_executable(&plan.process)?;
     a.chan.send(&Msg::Ready).map_err(ExpectError::from)?;
@@ -188,6 +234,7 @@ pub(crate) fn setup_process(
     p: &ProcessPlan,
     personality: Option<Personality>,
     userns: bool,
+    seccomp: Option<&SeccompLoad>,
 ) -> Result<(), InitError> {
     security::set_rlimits(&p.rlimits)?;
     if let Some(pers) = personality {
@@ -198,6 +245,11 @@ pub(crate) fn setup_process(
     }
     if let Some(s) = p.scheduler {
         process::scheduler(s)?;
+    }
+    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: load it while we
+    // still have it. With no_new_privs it is loaded last, just before execve.
+    if let Some(s) = seccomp.filter(|_| !p.no_new_privileges) {
+        load_seccomp(s)?;
     }
     security::set_user_and_caps(p, userns)?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
@@ -224,7 +276,12 @@ pub(crate) fn setup_process(
     Ok(())
 }
 
-fn after_start(plan: &Plan, r: &Ready, preserve_fds: u32) -> InitError {
+fn after_start(
+    plan: &Plan,
+    r: &Ready,
+    preserve_fds: u32,
+    seccomp_socket: Option<RawFd>,
+) -> InitError {
     if let Err(e) = hooks::run_all(
         "startContainer",
         &plan.hooks.start_container,
@@ -240,6 +297,13 @@ fn after_start(plan: &Plan, r: &Ready, preserve_fds: u32) -> InitError {
     process::reset_signals();
     if let Err(e) = process::cloexec_fds_from(3 + preserve_fds) {
         return e;
+    }
+    if plan.process.no_new_privileges {
+        if let Some(s) = seccomp_load(plan, seccomp_socket, r.host_pid) {
+            if let Err(e) = load_seccomp(&s) {
+                return e;
+            }
+        }
     }
     process::exec(&r.exe, &plan.process)
 }

@@ -1,5 +1,7 @@
 //! Process credentials and limits: user and groups, capabilities, rlimits,
-//! no_new_privs. Each failure names its step.
+//! no_new_privs, seccomp. Each failure names its step.
+
+pub mod seccomp;
 
 use std::path::PathBuf;
 
@@ -195,4 +197,28 @@ fn names(v: &caps::CapsHashSet) -> String {
 
 pub fn set_no_new_privs() -> Result<(), SecurityError> {
     nix::sys::prctl::set_no_new_privs().map_err(sys("prctl(PR_SET_NO_NEW_PRIVS)"))
+}
+
+/// Hands a seccomp user-notification listener to the agent at linux.seccomp.listenerPath
+/// (config-linux.md): the fd with SCM_RIGHTS and the container process state as JSON.
+pub fn send_listener(
+    socket: std::os::fd::RawFd,
+    listener: &std::os::fd::OwnedFd,
+    state: &serde_json::Value,
+) -> Result<(), SecurityError> {
+    use std::os::fd::AsRawFd;
+    let payload = serde_json::to_vec(state).unwrap_or_default();
+    let fds = [listener.as_raw_fd()];
+    let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+    nix::sys::socket::sendmsg::<()>(
+        socket,
+        &[std::io::IoSlice::new(&payload)],
+        &cmsg,
+        nix::sys::socket::MsgFlags::empty(),
+        None,
+    )
+    .map(|_| ())
+    .map_err(sys(
+        "send the seccomp listener to linux.seccomp.listenerPath",
+    ))
 }

@@ -144,12 +144,7 @@ pub fn plan(id: &str, bundle: &Path, spec: &Spec, opts: &PlanOptions) -> Result<
 
     let linux = spec.linux().clone().unwrap_or_default();
     let namespaces = namespaces(&linux)?;
-    if linux.seccomp().is_some() {
-        return Err(invalid(
-            "linux.seccomp",
-            "seccomp filters are not supported by this berth build yet",
-        ));
-    }
+    let seccomp = linux.seccomp().as_ref().map(seccomp_plan).transpose()?;
     for (field, value) in [
         (
             "process.apparmorProfile",
@@ -345,7 +340,33 @@ pub fn plan(id: &str, bundle: &Path, spec: &Spec, opts: &PlanOptions) -> Result<
         hooks,
         cgroups_path: linux.cgroups_path().clone(),
         resources: linux.resources().clone(),
+        seccomp,
         no_pivot: opts.no_pivot,
+    })
+}
+
+/// Compiles linux.seccomp; unknown syscall names are skipped (as runc does) and logged.
+pub fn seccomp_plan(s: &oci_spec::runtime::LinuxSeccomp) -> Result<SeccompPlan, SpecError> {
+    let (compiled, warnings) = crate::security::seccomp::compile(s).map_err(|e| {
+        let msg = e.to_string();
+        match msg.split_once(": ") {
+            Some((field, reason)) => invalid(field, reason),
+            None => invalid("linux.seccomp", msg),
+        }
+    })?;
+    for w in warnings {
+        crate::logging::debug(|| format!("linux.seccomp: {w}"));
+    }
+    if compiled.has_notify() && s.listener_path().is_none() {
+        return Err(invalid(
+            "linux.seccomp.listenerPath",
+            "SCMP_ACT_NOTIFY rules need a listenerPath to hand the listener to",
+        ));
+    }
+    Ok(SeccompPlan {
+        compiled,
+        listener_path: s.listener_path().clone(),
+        listener_metadata: s.listener_metadata().clone().unwrap_or_default(),
     })
 }
 

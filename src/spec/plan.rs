@@ -33,7 +33,16 @@ pub struct Plan {
     pub hooks: HookPlan,
     pub cgroups_path: Option<PathBuf>,
     pub resources: Option<LinuxResources>,
+    pub seccomp: Option<SeccompPlan>,
     pub no_pivot: bool,
+}
+
+/// A compiled seccomp profile and where its notification listener goes.
+#[derive(Debug, Clone)]
+pub struct SeccompPlan {
+    pub compiled: crate::security::seccomp::Compiled,
+    pub listener_path: Option<PathBuf>,
+    pub listener_metadata: String,
 }
 
 /// Namespaces to create (clone/unshare flags) and to join (already-open, type-checked fds).

@@ -11,5 +11,6 @@ mod namespaces;
 mod process;
 mod rootfs;
 mod run;
+mod seccomp;
 mod security;
 mod verbs;
