@@ -208,3 +208,19 @@ fn joining_a_namespace_of_the_wrong_type_fails_cleanly() {
         .fails_with(&["linux.namespaces[2].path", "not a network namespace"]);
     env.assert_clean(&id);
 }
+
+#[test]
+fn files_written_in_a_user_namespace_belong_to_the_mapped_ids() {
+    let mut env = Env::new(&["sh", "-c", "touch /out/by-root; ls -ln /out/by-root | tr -s ' ' | cut -d' ' -f3,4"]);
+    env.push("/linux/namespaces", json!({"type": "user"}));
+    env.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    env.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 200000, "size": 65536}]));
+    // The host scratch dir must be writable by the mapped root.
+    std::fs::set_permissions(&env.out, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let out = env.run();
+    out.ok();
+    assert_eq!(out.stdout, "0 0\n", "inside, the file is root's");
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::metadata(env.out.join("by-root")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (100000, 200000), "on the host, it belongs to the mapped ids");
+}

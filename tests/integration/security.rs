@@ -190,3 +190,21 @@ fn symlinked_mount_destination_into_proc_stays_in_the_container() {
         "nothing was created under the rootfs's /proc either"
     );
 }
+
+#[test]
+fn lsm_fields_are_refused_on_a_host_without_apparmor_or_selinux() {
+    // This host has neither LSM (/sys/kernel/security is empty): labels cannot be applied,
+    // so berth says so rather than run the container unconfined.
+    assert!(!std::path::Path::new("/sys/kernel/security/apparmor").exists());
+    for (ptr, v, field) in [
+        ("/process/apparmorProfile", json!("docker-default"), "process.apparmorProfile"),
+        ("/process/selinuxLabel", json!("system_u:system_r:container_t:s0"), "process.selinuxLabel"),
+        ("/linux/mountLabel", json!("system_u:object_r:container_file_t:s0"), "linux.mountLabel"),
+    ] {
+        let mut env = Env::new(&["true"]);
+        env.set(ptr, v);
+        let id = env.id();
+        env.create(&id).fails_with(&[field, "AppArmor or SELinux"]);
+        env.assert_clean(&id);
+    }
+}
