@@ -183,6 +183,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
             false,
         )?;
     }
+    let idmapped = crate::rootfs::idmap::prepare(&plan).map_err(|e| Error::Msg(e.to_string()))?;
     let (parent_chan, child_chan) = Channel::pair()?;
     let parent_ns = ParentNs::enter(&plan.namespaces)?;
     let (pid, pidfd) = match namespaces::clone_into(namespaces::clone_flags(&plan.namespaces))? {
@@ -196,6 +197,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
                 cgroup_dirs: cg.joined.clone(),
                 preserve_fds: opts.preserve_fds,
                 seccomp_socket: seccomp_agent.as_ref().map(|c| c.as_raw_fd()),
+                idmapped,
             })
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
@@ -204,6 +206,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     drop(child_chan);
     drop(console);
     drop(seccomp_agent);
+    drop(idmapped);
     parent_ns.restore()?;
     if let Some(cpus) = &plan.process.cpu_affinity_initial {
         set_affinity(pid, cpus)?;

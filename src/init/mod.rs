@@ -49,6 +49,8 @@ pub struct InitArgs<'a> {
     pub preserve_fds: u32,
     /// Connected to linux.seccomp.listenerPath by the parent (the path is a host path).
     pub seccomp_socket: Option<RawFd>,
+    /// Detached idmapped mount trees made by the parent: (mount index, fd).
+    pub idmapped: Vec<(usize, OwnedFd)>,
 }
 
 /// What loading seccomp needs besides the compiled filter.
@@ -176,7 +178,7 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     if let Some(adj) = plan.process.oom_score_adj {
         process::oom_score_adj(adj)?;
     }
-    let root = rootfs::prepare(plan, &a.cgroup_dirs)?;
+    let root = rootfs::prepare(plan, &a.cgroup_dirs, &a.idmapped)?;
     let fifo = nix::fcntl::open(
         &a.fifo,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,

@@ -3,6 +3,7 @@
 //! masked and read-only paths → read-only root.
 
 mod devices;
+pub mod idmap;
 mod mounts;
 pub mod paths;
 
@@ -40,7 +41,11 @@ impl<T> At<T> for Result<T, Errno> {
 const NONE: Option<&str> = None;
 
 /// Everything before pivot_root; runs in the container's fresh mount namespace.
-pub fn prepare(plan: &Plan, cgroup_dirs: &[PathBuf]) -> Result<Root, RootfsError> {
+pub fn prepare(
+    plan: &Plan,
+    cgroup_dirs: &[PathBuf],
+    idmapped: &[(usize, std::os::fd::OwnedFd)],
+) -> Result<Root, RootfsError> {
     // Stop our mounts from propagating back to the host (and make pivot_root legal);
     // rootfsPropagation is applied to the new `/` after pivot_root.
     mount(NONE, "/", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
@@ -57,7 +62,11 @@ pub fn prepare(plan: &Plan, cgroup_dirs: &[PathBuf]) -> Result<Root, RootfsError
     let root = Root::open(&plan.rootfs).at("open rootfs", &plan.rootfs)?;
     let userns = plan.namespaces.has_user();
     for m in &plan.mounts {
-        mounts::mount_one(&root, m, userns, cgroup_dirs)?;
+        let tree = idmapped
+            .iter()
+            .find(|(i, _)| *i == m.index)
+            .map(|(_, fd)| fd);
+        mounts::mount_one(&root, m, userns, cgroup_dirs, tree)?;
     }
     let dev_is_bind = plan
         .mounts

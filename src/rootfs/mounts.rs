@@ -25,10 +25,11 @@ pub fn mount_one(
     m: &MountPlan,
     userns: bool,
     cgroup_dirs: &[PathBuf],
+    idmapped: Option<&std::os::fd::OwnedFd>,
 ) -> Result<(), RootfsError> {
     let dest = m.destination.as_path();
     match &m.kind {
-        MountKind::Bind => bind(root, m)?,
+        MountKind::Bind => bind(root, m, idmapped)?,
         MountKind::Fs(t) if t == "cgroup" || t == "cgroup2" => {
             cgroup(root, m, userns, cgroup_dirs)?
         }
@@ -62,7 +63,11 @@ fn mount_step(t: &str) -> &'static str {
     }
 }
 
-fn bind(root: &Root, m: &MountPlan) -> Result<(), RootfsError> {
+fn bind(
+    root: &Root,
+    m: &MountPlan,
+    idmapped: Option<&std::os::fd::OwnedFd>,
+) -> Result<(), RootfsError> {
     let dest = m.destination.as_path();
     let src_path = m.source.as_deref().unwrap_or(Path::new(""));
     let src = nix::fcntl::open(
@@ -77,8 +82,11 @@ fn bind(root: &Root, m: &MountPlan) -> Result<(), RootfsError> {
     if m.options.recursive_bind {
         flags |= MsFlags::MS_REC;
     }
-    mount(Some(&fd_path(&src)), &fd_path(&target), NONE, flags, NONE)
-        .at("bind-mount onto", dest)?;
+    match idmapped {
+        Some(tree) => super::idmap::attach(tree, &target, dest)?,
+        None => mount(Some(&fd_path(&src)), &fd_path(&target), NONE, flags, NONE)
+            .at("bind-mount onto", dest)?,
+    }
     let wanted = m.options.flags & REMOUNT_FLAGS;
     if !wanted.is_empty() {
         let target = root
@@ -125,19 +133,30 @@ struct MountAttr {
 }
 
 pub(super) fn mount_setattr(fd: &impl AsRawFd, set: u64, clr: u64) -> Result<(), Errno> {
+    mount_setattr_full(fd, set, clr, 0, true)
+}
+
+pub(super) fn mount_setattr_full(
+    fd: &impl AsRawFd,
+    set: u64,
+    clr: u64,
+    userns_fd: u64,
+    recursive: bool,
+) -> Result<(), Errno> {
     let attr = MountAttr {
         attr_set: set,
         attr_clr: clr,
         propagation: 0,
-        userns_fd: 0,
+        userns_fd,
     };
+    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
     // SAFETY: valid fd, empty C string, attr struct of the size we pass.
     let r = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
             fd.as_raw_fd(),
             c"".as_ptr(),
-            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            flags,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )

@@ -176,7 +176,7 @@ pub fn plan(id: &str, bundle: &Path, spec: &Spec, opts: &PlanOptions) -> Result<
         }
     }
 
-    let mounts = mounts(spec, bundle)?;
+    let mounts = mounts(spec, bundle, &namespaces)?;
     let rootfs_propagation =
         match linux.rootfs_propagation().as_deref() {
             None | Some("") => None,
@@ -557,7 +557,7 @@ fn fs_supported(fstype: &str) -> bool {
         })
 }
 
-fn mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountPlan>, SpecError> {
+fn mounts(spec: &Spec, bundle: &Path, ns: &Namespaces) -> Result<Vec<MountPlan>, SpecError> {
     let mut out = Vec::new();
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         let field = format!("mounts[{i}]");
@@ -605,18 +605,48 @@ fn mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountPlan>, SpecError> {
                 "tmpcopyup is not supported by this berth build yet",
             ));
         }
-        if m.uid_mappings().is_some() || m.gid_mappings().is_some() || options.idmap {
-            return Err(invalid(
-                format!("{field}.uidMappings"),
-                "idmapped mounts are not supported by this berth build yet",
-            ));
-        }
+        let idmap = if m.uid_mappings().is_some() || m.gid_mappings().is_some() || options.idmap {
+            if kind != MountKind::Bind {
+                return Err(invalid(
+                    format!("{field}.options"),
+                    "idmapped mounts must be bind mounts",
+                ));
+            }
+            let conv = |l: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> Vec<IdMap> {
+                l.iter()
+                    .flatten()
+                    .map(|x| IdMap {
+                        container_id: x.container_id(),
+                        host_id: x.host_id(),
+                        size: x.size(),
+                    })
+                    .collect()
+            };
+            // Without its own mappings, an idmapped mount uses the container's.
+            let (mut u, mut g) = (conv(m.uid_mappings()), conv(m.gid_mappings()));
+            if u.is_empty() {
+                u = ns.uid_mappings.clone();
+            }
+            if g.is_empty() {
+                g = ns.gid_mappings.clone();
+            }
+            if u.is_empty() || g.is_empty() {
+                return Err(invalid(
+                    format!("{field}.uidMappings"),
+                    "an idmapped mount needs uid and gid mappings (its own or the container's user namespace's)",
+                ));
+            }
+            Some((u, g))
+        } else {
+            None
+        };
         out.push(MountPlan {
             index: i,
             destination,
             source,
             kind,
             options,
+            idmap,
         });
     }
     Ok(out)

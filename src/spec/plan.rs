@@ -110,6 +110,8 @@ pub struct MountPlan {
     pub source: Option<PathBuf>,
     pub kind: MountKind,
     pub options: MountOptions,
+    /// Idmapped bind mount: (uid mappings, gid mappings) as containerID → hostID.
+    pub idmap: Option<(Vec<IdMap>, Vec<IdMap>)>,
 }
 
 #[derive(Debug, Clone)]

@@ -211,16 +211,107 @@ fn joining_a_namespace_of_the_wrong_type_fails_cleanly() {
 
 #[test]
 fn files_written_in_a_user_namespace_belong_to_the_mapped_ids() {
-    let mut env = Env::new(&["sh", "-c", "touch /out/by-root; ls -ln /out/by-root | tr -s ' ' | cut -d' ' -f3,4"]);
+    let mut env = Env::new(&[
+        "sh",
+        "-c",
+        "touch /out/by-root; ls -ln /out/by-root | tr -s ' ' | cut -d' ' -f3,4",
+    ]);
     env.push("/linux/namespaces", json!({"type": "user"}));
-    env.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
-    env.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 200000, "size": 65536}]));
+    env.set(
+        "/linux/uidMappings",
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+    );
+    env.set(
+        "/linux/gidMappings",
+        json!([{"containerID": 0, "hostID": 200000, "size": 65536}]),
+    );
     // The host scratch dir must be writable by the mapped root.
-    std::fs::set_permissions(&env.out, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(
+        &env.out,
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
     let out = env.run();
     out.ok();
     assert_eq!(out.stdout, "0 0\n", "inside, the file is root's");
     use std::os::unix::fs::MetadataExt;
     let md = std::fs::metadata(env.out.join("by-root")).unwrap();
-    assert_eq!((md.uid(), md.gid()), (100000, 200000), "on the host, it belongs to the mapped ids");
+    assert_eq!(
+        (md.uid(), md.gid()),
+        (100000, 200000),
+        "on the host, it belongs to the mapped ids"
+    );
+}
+
+fn owned_dir() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("root-file"), "r").unwrap();
+    std::fs::write(d.path().join("user-file"), "u").unwrap();
+    std::os::unix::fs::chown(d.path().join("user-file"), Some(1000), Some(1000)).unwrap();
+    d
+}
+
+#[test]
+fn idmapped_bind_mount_shows_remapped_owners() {
+    let src = owned_dir();
+    let mut env = Env::new(&[
+        "sh",
+        "-c",
+        "ls -ln /idm | tr -s ' ' | cut -d' ' -f3,4,9 | grep file; ls -ln /plain/root-file | tr -s ' ' | cut -d' ' -f3,4",
+    ]);
+    env.push("/mounts", json!({"destination": "/idm", "type": "bind", "source": src.path(), "options": ["rbind"],
+        "uidMappings": [{"containerID": 0, "hostID": 1234, "size": 1}, {"containerID": 1000, "hostID": 2000, "size": 1}],
+        "gidMappings": [{"containerID": 0, "hostID": 4321, "size": 1}, {"containerID": 1000, "hostID": 3000, "size": 1}]}));
+    env.push("/mounts", json!({"destination": "/plain", "type": "bind", "source": src.path(), "options": ["rbind", "ro"]}));
+    let out = env.run();
+    out.ok();
+    assert_eq!(
+        out.stdout, "1234 4321 root-file\n2000 3000 user-file\n0 0\n",
+        "on-disk ids appear through the mount's mapping"
+    );
+}
+
+#[test]
+fn idmap_option_uses_the_containers_user_namespace_mappings() {
+    let src = owned_dir();
+    // /home exists in the rootfs: the mapped root may not create directories in it.
+    let mut env = Env::new(&[
+        "sh",
+        "-c",
+        "ls -ln /home/root-file | tr -s ' ' | cut -d' ' -f3,4; echo hi > /home/new && echo wrote",
+    ]);
+    env.push("/linux/namespaces", json!({"type": "user"}));
+    env.set(
+        "/linux/uidMappings",
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+    );
+    env.set(
+        "/linux/gidMappings",
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+    );
+    env.push("/mounts", json!({"destination": "/home", "type": "bind", "source": src.path(), "options": ["rbind", "idmap"]}));
+    let out = env.run();
+    out.ok();
+    // Host root's file is the container root's, and what the container writes is host root's.
+    assert_eq!(out.stdout, "0 0\nwrote\n");
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::metadata(src.path().join("new")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (0, 0));
+}
+
+#[test]
+fn idmapped_mount_must_be_a_bind_and_needs_mappings() {
+    let mut env = Env::new(&["true"]);
+    env.push(
+        "/mounts",
+        json!({"destination": "/x", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"]}),
+    );
+    let id = env.id();
+    env.create(&id).fails_with(&["options", "bind mounts"]);
+    env.assert_clean(&id);
+    let mut env = Env::new(&["true"]);
+    env.push("/mounts", json!({"destination": "/x", "type": "bind", "source": "/tmp", "options": ["rbind", "idmap"]}));
+    env.create(&id)
+        .fails_with(&["uidMappings", "needs uid and gid mappings"]);
+    env.assert_clean(&id);
 }

@@ -197,9 +197,21 @@ fn lsm_fields_are_refused_on_a_host_without_apparmor_or_selinux() {
     // so berth says so rather than run the container unconfined.
     assert!(!std::path::Path::new("/sys/kernel/security/apparmor").exists());
     for (ptr, v, field) in [
-        ("/process/apparmorProfile", json!("docker-default"), "process.apparmorProfile"),
-        ("/process/selinuxLabel", json!("system_u:system_r:container_t:s0"), "process.selinuxLabel"),
-        ("/linux/mountLabel", json!("system_u:object_r:container_file_t:s0"), "linux.mountLabel"),
+        (
+            "/process/apparmorProfile",
+            json!("docker-default"),
+            "process.apparmorProfile",
+        ),
+        (
+            "/process/selinuxLabel",
+            json!("system_u:system_r:container_t:s0"),
+            "process.selinuxLabel",
+        ),
+        (
+            "/linux/mountLabel",
+            json!("system_u:object_r:container_file_t:s0"),
+            "linux.mountLabel",
+        ),
     ] {
         let mut env = Env::new(&["true"]);
         env.set(ptr, v);
