@@ -34,8 +34,35 @@ pub fn write_proc(path: &Path, value: &str) -> Result<(), String> {
             path.display()
         ));
     }
+    // Another procfs file bind-mounted over the target is still procfs: the file must sit
+    // on the /proc mount itself (CVE-2025-52881).
+    let proc_root = std::fs::File::open("/proc").map_err(|e| format!("/proc: {e}"))?;
+    if mount_id(&f) != mount_id(&proc_root) {
+        return Err(format!(
+            "{}: a different file is mounted over it; refusing the redirected write",
+            path.display()
+        ));
+    }
     f.write_all(value.as_bytes())
         .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The id of the mount an fd lives on (statx STATX_MNT_ID); None if the kernel cannot say.
+fn mount_id(f: &std::fs::File) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a zeroed statx buffer is a valid value for the kernel to fill.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: statx on an open fd with AT_EMPTY_PATH.
+    let r = unsafe {
+        libc::statx(
+            f.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            libc::STATX_MNT_ID,
+            &mut st,
+        )
+    };
+    (r == 0 && st.stx_mask & libc::STATX_MNT_ID != 0).then_some(st.stx_mnt_id)
 }
 
 pub fn oom_score_adj(v: i32) -> Result<(), InitError> {

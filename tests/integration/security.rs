@@ -220,3 +220,16 @@ fn lsm_fields_are_refused_on_a_host_without_apparmor_or_selinux() {
         env.assert_clean(&id);
     }
 }
+
+#[test]
+fn cve_2025_52881_redirected_proc_write_is_refused() {
+    // A crafted mount puts another procfs file (here the harmless, uts-namespaced hostname)
+    // over the sysctl berth is asked to write. The write must not follow the redirection.
+    let mut env = Env::new(&["true"]);
+    env.push("/mounts", json!({"destination": "/proc/sys/kernel/msgmax", "type": "bind", "source": "/proc/sys/kernel/hostname", "options": ["bind"]}));
+    env.set("/linux/sysctl", json!({"kernel.msgmax": "12345"}));
+    let id = env.id();
+    env.create(&id)
+        .fails_with(&["sysctl kernel.msgmax", "mounted over it"]);
+    env.assert_clean(&id);
+}
