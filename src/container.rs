@@ -151,6 +151,12 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     if dir.exists() {
         return Err(state::StateError::Exists(id.to_string()).into());
     }
+    let userns = plan.namespaces.has(nix::sched::CloneFlags::CLONE_NEWUSER);
+    if crate::security::sealed::needed(&plan.process, userns)
+        && !crate::security::sealed::is_sealed()
+    {
+        crate::security::sealed::reexec().map_err(|e| Error::Msg(e.to_string()))?;
+    }
     let console = match &opts.console_socket {
         Some(p) => Some(UnixStream::connect(p).map_err(io_err("connect to console socket", p))?),
         None => None,

@@ -80,6 +80,11 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
         ));
     }
     let nss = container_namespaces(st.pid)?;
+    let userns = nss.iter().any(|(f, _, _)| *f == CloneFlags::CLONE_NEWUSER);
+    if crate::security::sealed::needed(&o.process, userns) && !crate::security::sealed::is_sealed()
+    {
+        crate::security::sealed::reexec().map_err(|e| Error::Msg(e.to_string()))?;
+    }
     let console =
         match &o.console_socket {
             Some(p) => Some(UnixStream::connect(p).map_err(|e| {

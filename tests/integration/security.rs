@@ -233,3 +233,60 @@ fn cve_2025_52881_redirected_proc_write_is_refused() {
         .fails_with(&["sysctl kernel.msgmax", "mounted over it"]);
     env.assert_clean(&id);
 }
+
+#[test]
+fn cve_2019_5736_with_cap_sys_ptrace_the_exe_is_a_sealed_copy() {
+    // The classic attack: grab /proc/<init>/exe while berth's image runs there, wait for the
+    // runtime to be gone, then write through the saved fd. Run against a copy of berth so a
+    // failure cannot corrupt the binary the other tests use.
+    let mut env = Env::new(&["sleep", "100"]);
+    let bin = env.tmp.path().join("berth-copy");
+    std::fs::copy(BIN, &bin).unwrap();
+    let before = std::fs::read(&bin).unwrap();
+    let caps = json!(["CAP_SYS_PTRACE", "CAP_KILL", "CAP_DAC_OVERRIDE"]);
+    env.set(
+        "/process/capabilities",
+        json!({"bounding": caps, "effective": caps, "permitted": caps}),
+    );
+    env.write_config();
+    let id = env.id();
+    let berth = |args: &[&str]| {
+        let mut c = Command::new(&bin);
+        c.arg("--root").arg(&env.root).args(args);
+        run_cmd(&mut c, Duration::from_secs(60))
+    };
+    berth(&["create", "--bundle", env.bundle.to_str().unwrap(), &id]).ok();
+    let attack = "exec 3< /proc/1/exe; readlink /proc/1/exe > /out/exe; touch /out/armed; \
+                  while [ ! -e /out/go ]; do sleep 0.05; done; \
+                  echo pwned 2>/dev/null >> /proc/self/fd/3; echo write=$? > /out/result";
+    berth(&["exec", "--detach", &id, "sh", "-c", attack]).ok();
+    let wait = |f: &str| {
+        for _ in 0..200 {
+            if env.out.join(f).exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("{f} never appeared");
+    };
+    wait("armed");
+    assert!(
+        env.read_out("exe").starts_with("/memfd:berth"),
+        "the init runs from {}",
+        env.read_out("exe")
+    );
+    berth(&["start", &id]).ok();
+    std::fs::write(env.out.join("go"), "").unwrap();
+    wait("result");
+    assert_ne!(
+        env.read_out("result").trim(),
+        "write=0",
+        "the write through /proc/<pid>/exe succeeded"
+    );
+    assert!(
+        std::fs::read(&bin).unwrap() == before,
+        "berth's binary was modified"
+    );
+    berth(&["delete", "--force", &id]).ok();
+    env.assert_clean(&id);
+}
