@@ -38,7 +38,7 @@ impl Drop for Guard {
 }
 
 /// Accepts one connection on `listener` and receives (payload, fd) from one message.
-fn recv_console(listener: UnixListener) -> (String, OwnedFd) {
+pub(crate) fn recv_console(listener: UnixListener) -> (String, OwnedFd) {
     let (stream, _) = listener.accept().expect("accept console connection");
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];
@@ -68,7 +68,7 @@ fn recv_console(listener: UnixListener) -> (String, OwnedFd) {
 }
 
 /// Reads the pty master until `needle` appears, EOF/EIO (slave closed), or `limit`.
-fn read_until(master: &OwnedFd, needle: &str, limit: Duration) -> String {
+pub(crate) fn read_until(master: &OwnedFd, needle: &str, limit: Duration) -> String {
     let mut out = Vec::new();
     let start = Instant::now();
     while !String::from_utf8_lossy(&out).contains(needle) {

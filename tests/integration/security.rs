@@ -290,3 +290,72 @@ fn cve_2019_5736_with_cap_sys_ptrace_the_exe_is_a_sealed_copy() {
     berth(&["delete", "--force", &id]).ok();
     env.assert_clean(&id);
 }
+
+#[test]
+fn cve_2025_52565_planted_dev_console_symlink_is_not_followed() {
+    // An image whose /dev/console is a symlink to another file: binding the pty must not
+    // land on the symlink's target.
+    let mut env = Env::new(&[
+        "sh",
+        "-c",
+        "echo via-console > /dev/console; cat /etc/target; echo done",
+    ]);
+    let rootfs = env.bundle.join("rootfs");
+    assert!(
+        Command::new("cp")
+            .arg("-a")
+            .arg(default_bundle().join("rootfs"))
+            .arg(&rootfs)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::write(rootfs.join("etc/target"), "original\n").unwrap();
+    std::os::unix::fs::symlink("/etc/target", rootfs.join("dev/console")).unwrap();
+    env.set("/root", json!({"path": rootfs, "readonly": false}));
+    // /dev is the image's own directory (no tmpfs), so the planted link is what berth meets.
+    let mounts: Vec<_> = env.config["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["destination"] != "/dev")
+        .cloned()
+        .collect();
+    env.set("/mounts", json!(mounts));
+    env.set("/process/terminal", json!(true));
+    env.write_config();
+    let sock = env.tmp.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let receiver = std::thread::spawn(move || crate::cli::recv_console(listener));
+    let id = env.id();
+    env.berth(&[
+        "create",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        &id,
+    ])
+    .ok();
+    let (_, master) = receiver.join().unwrap();
+    env.berth(&["start", &id]).ok();
+    let seen = crate::cli::read_until(&master, "done", Duration::from_secs(20));
+    assert!(
+        seen.contains("via-console") && seen.contains("original"),
+        "{seen}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("etc/target")).unwrap(),
+        "original\n",
+        "the symlink's target was written"
+    );
+    assert!(
+        !std::fs::symlink_metadata(rootfs.join("dev/console"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    env.wait_status(&id, "stopped");
+    env.berth(&["delete", &id]).ok();
+    env.assert_clean(&id);
+}
