@@ -332,3 +332,104 @@ fn bad_seccomp_input_fails_cleanly() {
         env.assert_clean(&id);
     }
 }
+
+#[test]
+fn every_action_in_a_real_container() {
+    // mkdir(2) under each action; the shell survives (mkdir runs as its child).
+    for (action, want_out, want_err) in [
+        ("SCMP_ACT_ALLOW", "made", ""),
+        ("SCMP_ACT_LOG", "made", ""),
+        ("SCMP_ACT_ERRNO", "", "Operation not permitted"),
+        // TRACE without a tracer fails the call with ENOSYS.
+        ("SCMP_ACT_TRACE", "", "Function not implemented"),
+        ("SCMP_ACT_TRAP", "", "Bad system call"),
+        ("SCMP_ACT_KILL", "", "Bad system call"),
+        ("SCMP_ACT_KILL_THREAD", "", "Bad system call"),
+        ("SCMP_ACT_KILL_PROCESS", "", "Bad system call"),
+    ] {
+        let mut env = Env::new(&["sh", "-c", "mkdir /tmp/m 2>&1 && echo made; true"]);
+        env.set(
+            "/linux/seccomp",
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": action}]}),
+        );
+        let out = env.run();
+        out.ok();
+        let all = format!("{}{}", out.stdout, out.stderr);
+        if !want_out.is_empty() {
+            assert!(out.stdout.contains(want_out), "{action}: {all}");
+        } else {
+            assert!(!out.stdout.contains("made"), "{action}: {all}");
+            assert!(all.contains(want_err), "{action}: {all}");
+        }
+    }
+}
+
+#[test]
+fn every_operator_in_a_real_container() {
+    // kill(2)'s second argument is the signal: `kill -0` passes 0, `kill -USR1` passes 10.
+    // Each rule refuses kill when the signal compares true; the expected outcome per signal.
+    for (op, value, denied0, denied10) in [
+        ("SCMP_CMP_EQ", 10, false, true),
+        ("SCMP_CMP_NE", 10, true, false),
+        ("SCMP_CMP_LT", 5, true, false),
+        ("SCMP_CMP_LE", 0, true, false),
+        ("SCMP_CMP_GT", 5, false, true),
+        ("SCMP_CMP_GE", 10, false, true),
+    ] {
+        let script = "trap 'true' USR1; kill -0 $$ 2>/dev/null; echo s0=$?; kill -USR1 $$ 2>/dev/null; echo s10=$?";
+        let mut env = Env::new(&["sh", "-c", script]);
+        env.set(
+            "/linux/seccomp",
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                          "args": [{"index": 1, "value": value, "op": op}]}]}),
+        );
+        let out = env.run();
+        out.ok();
+        let want = format!("s0={}\ns10={}\n", u8::from(denied0), u8::from(denied10));
+        assert_eq!(out.stdout, want, "{op} {value}");
+    }
+}
+
+#[test]
+fn flags_and_the_filter_is_active_with_and_without_no_new_privs() {
+    for nnp in [true, false] {
+        let mut env = Env::new(&[
+            "sh",
+            "-c",
+            "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status; mkdir /tmp/z 2>&1; true",
+        ]);
+        env.set("/process/user", json!({"uid": 1000, "gid": 1000}));
+        env.set("/process/noNewPrivileges", json!(nnp));
+        env.set("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}));
+        let out = env.run();
+        out.ok();
+        assert!(
+            out.stdout.contains("Seccomp:\t2"),
+            "nnp={nnp}: {}",
+            out.stdout
+        );
+        assert!(
+            out.stdout
+                .contains(&format!("NoNewPrivs:\t{}", u8::from(nnp))),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains("Permission denied"),
+            "nnp={nnp}: filter not applied: {}",
+            out.stdout
+        );
+    }
+    let mut env = Env::new(&["true"]);
+    env.set(
+        "/linux/seccomp",
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_BOGUS"]}),
+    );
+    let id = env.id();
+    env.create(&id).fails_with(&["linux.seccomp.flags"]);
+    env.assert_clean(&id);
+}
