@@ -231,6 +231,15 @@ fn setup(
         })?;
         userns |= *flag == CloneFlags::CLONE_NEWUSER;
     }
+    // Test builds only: hold the window between joining the container and execve open, so
+    // the CVE-2019-5736 test can attack the exec'd process's image in it.
+    #[cfg(debug_assertions)]
+    if let Some(ms) = std::env::var("_BERTH_TEST_EXEC_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
     if o.process.terminal {
         crate::rootfs::setup_console(fds.console, o.process.console_size, false)?;
     }

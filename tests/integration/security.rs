@@ -359,3 +359,83 @@ fn cve_2025_52565_planted_dev_console_symlink_is_not_followed() {
     env.berth(&["delete", &id]).ok();
     env.assert_clean(&id);
 }
+
+#[test]
+fn cve_2019_5736_during_exec_the_exec_child_image_is_a_sealed_copy() {
+    // As above, but the target is the process `berth exec` forks into the container: while
+    // it sits between joining the namespaces and execve (held open by a test-build delay),
+    // a process in the container with CAP_SYS_PTRACE grabs its exe, then writes once
+    // berth is gone.
+    let mut env = Env::new(&["sleep", "100"]);
+    let bin = env.tmp.path().join("berth-copy");
+    std::fs::copy(BIN, &bin).unwrap();
+    let before = std::fs::read(&bin).unwrap();
+    let caps = json!(["CAP_SYS_PTRACE", "CAP_KILL", "CAP_DAC_OVERRIDE"]);
+    env.set(
+        "/process/capabilities",
+        json!({"bounding": caps, "effective": caps, "permitted": caps}),
+    );
+    env.write_config();
+    let id = env.id();
+    let cmd = |args: &[&str]| {
+        let mut c = Command::new(&bin);
+        c.arg("--root").arg(&env.root).args(args);
+        c
+    };
+    run_cmd(
+        &mut cmd(&[
+            "run",
+            "--detach",
+            "--bundle",
+            env.bundle.to_str().unwrap(),
+            &id,
+        ]),
+        Duration::from_secs(60),
+    )
+    .ok();
+    let attack = "while :; do for p in /proc/[0-9]*; do e=$(readlink $p/exe 2>/dev/null); \
+                  case \"$e\" in *berth*) echo \"$e\" > /out/exe; exec 3< $p/exe; touch /out/armed; break 2;; esac; done; sleep 0.01; done; \
+                  while [ ! -e /out/go ]; do sleep 0.05; done; \
+                  echo pwned 2>/dev/null >> /proc/self/fd/3; echo write=$? > /out/result";
+    run_cmd(
+        &mut cmd(&["exec", "--detach", &id, "sh", "-c", attack]),
+        Duration::from_secs(60),
+    )
+    .ok();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut victim = cmd(&["exec", &id, "true"]);
+    victim.env("_BERTH_TEST_EXEC_DELAY_MS", "1500");
+    let v = run_cmd(&mut victim, Duration::from_secs(60));
+    v.ok();
+    assert!(
+        env.out.join("armed").exists(),
+        "the attacker never saw the exec'd process"
+    );
+    assert!(
+        env.read_out("exe").starts_with("/memfd:berth"),
+        "the exec'd process ran from {}",
+        env.read_out("exe")
+    );
+    std::fs::write(env.out.join("go"), "").unwrap();
+    for _ in 0..200 {
+        if env.out.join("result").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_ne!(
+        env.read_out("result").trim(),
+        "write=0",
+        "the write through the exec'd process's exe succeeded"
+    );
+    assert!(
+        std::fs::read(&bin).unwrap() == before,
+        "berth's binary was modified"
+    );
+    run_cmd(
+        &mut cmd(&["delete", "--force", &id]),
+        Duration::from_secs(60),
+    )
+    .ok();
+    env.assert_clean(&id);
+}
