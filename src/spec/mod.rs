@@ -354,8 +354,9 @@ pub fn seccomp_plan(s: &oci_spec::runtime::LinuxSeccomp) -> Result<SeccompPlan, 
             None => invalid("linux.seccomp", msg),
         }
     })?;
-    for w in warnings {
-        crate::logging::debug(|| format!("linux.seccomp: {w}"));
+    // One line for all of them: profiles list many calls a given kernel or arch lacks.
+    if !warnings.is_empty() {
+        crate::logging::warn(&format!("linux.seccomp: {}", warnings.join("; ")));
     }
     if compiled.has_notify() && s.listener_path().is_none() {
         return Err(invalid(

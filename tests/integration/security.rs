@@ -439,3 +439,49 @@ fn cve_2019_5736_during_exec_the_exec_child_image_is_a_sealed_copy() {
     .ok();
     env.assert_clean(&id);
 }
+
+#[test]
+fn symlink_swapped_in_a_shared_volume_while_creating_stays_contained() {
+    // CVE-2021-30465 shape: container A keeps swapping /vol/link between a directory and a
+    // symlink to "/" in a volume it shares with B, while B is created with a mount whose
+    // destination passes through /vol/link. Whatever B meets, the mount must land inside
+    // B's root, never at the host's /.
+    let vol = tempfile::tempdir().unwrap();
+    let marker = format!("berth-race-{}", std::process::id());
+    let mut a = Env::new(&[
+        "sh",
+        "-c",
+        "while :; do rm -rf /vol/link; mkdir /vol/link; rm -rf /vol/link; ln -s / /vol/link; done",
+    ]);
+    a.push(
+        "/mounts",
+        json!({"destination": "/vol", "type": "bind", "source": vol.path(), "options": ["rbind"]}),
+    );
+    a.write_config();
+    let ida = a.id();
+    a.berth(&[
+        "run",
+        "--detach",
+        "--bundle",
+        a.bundle.to_str().unwrap(),
+        &ida,
+    ])
+    .ok();
+    for _ in 0..20 {
+        let mut b = Env::new(&["true"]);
+        b.push("/mounts", json!({"destination": "/vol", "type": "bind", "source": vol.path(), "options": ["rbind"]}));
+        b.push("/mounts", json!({"destination": format!("/vol/link/{marker}"), "type": "tmpfs", "source": "tmpfs"}));
+        b.write_config();
+        let id = b.id();
+        let _ = b.berth(&["run", "--bundle", b.bundle.to_str().unwrap(), &id]);
+        b.assert_clean(&id);
+        assert!(
+            !std::path::Path::new("/").join(&marker).exists(),
+            "a mount destination was created at the host's /"
+        );
+    }
+    a.berth(&["delete", "--force", &ida]).ok();
+    a.assert_clean(&ida);
+    // Whatever B created went into the shared rootfs (its root) or the volume.
+    let _ = std::fs::remove_dir(default_bundle().join("rootfs").join(&marker));
+}
