@@ -64,6 +64,7 @@ pub struct CreateOpts {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub no_pivot: bool,
+    pub no_new_keyring: bool,
     pub preserve_fds: u32,
     /// `run` in the foreground keeps berth attached to the container.
     pub detached: bool,
@@ -131,12 +132,13 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     let dir = ContainerDir::new(root, id)?;
     let bundle = absolute(&opts.bundle)?;
     let spec = spec::load(&bundle)?;
-    let plan = spec::plan(
+    let mut plan = spec::plan(
         id,
         &bundle,
         &spec,
         &PlanOptions {
             no_pivot: opts.no_pivot,
+            no_new_keyring: opts.no_new_keyring,
             console_socket: opts.console_socket.is_some(),
             detached: opts.detached,
         },
@@ -150,6 +152,16 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     });
     if dir.exists() {
         return Err(state::StateError::Exists(id.to_string()).into());
+    }
+    // Socket activation (sd_listen_fds): fds 3.. meant for us go to the container's init.
+    let mut preserve_fds = opts.preserve_fds;
+    if let Some(n) = listen_fds() {
+        plan.process
+            .env
+            .retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        plan.process.env.push(format!("LISTEN_FDS={n}"));
+        plan.process.env.push("LISTEN_PID=1".to_string());
+        preserve_fds = preserve_fds.max(n);
     }
     let userns = plan.namespaces.has(nix::sched::CloneFlags::CLONE_NEWUSER);
     if crate::security::sealed::needed(&plan.process, userns)
@@ -201,7 +213,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
                 fifo: dir.fifo(),
                 console_socket: console.as_ref().map(|c| c.as_raw_fd()),
                 cgroup_dirs: cg.joined.clone(),
-                preserve_fds: opts.preserve_fds,
+                preserve_fds,
                 seccomp_socket: seccomp_agent.as_ref().map(|c| c.as_raw_fd()),
                 idmapped,
             })
@@ -283,6 +295,13 @@ fn set_affinity(pid: Pid, cpus: &[usize]) -> Result<(), Error> {
             "execCPUAffinity.initial: sched_setaffinity {cpus:?}: {e}"
         ))
     })
+}
+
+/// LISTEN_FDS passed to this very process (LISTEN_PID is ours), as sd_listen_fds(3) reads it.
+fn listen_fds() -> Option<u32> {
+    let n: u32 = std::env::var("LISTEN_FDS").ok()?.parse().ok()?;
+    let pid: u32 = std::env::var("LISTEN_PID").ok()?.parse().ok()?;
+    (n > 0 && pid == std::process::id()).then_some(n)
 }
 
 /// Written to a temporary name and renamed, so a reader never sees a partial pid.

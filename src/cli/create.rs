@@ -17,6 +17,9 @@ pub struct Args {
     #[arg(long = "no-pivot")]
     pub no_pivot: bool,
     /// Pass N extra fds (from 3 on) to the container process
+    /// Keep the caller's session keyring (default: a new one per container)
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
     pub id: String,
@@ -29,6 +32,7 @@ impl Args {
             pid_file: self.pid_file.clone(),
             console_socket: self.console_socket.clone(),
             no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
             detached,
         }

@@ -13,6 +13,9 @@ pub struct Args {
     pub console_socket: Option<PathBuf>,
     #[arg(long = "no-pivot")]
     pub no_pivot: bool,
+    /// Keep the caller's session keyring (default: a new one per container)
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
     /// Return once the container has started
@@ -50,6 +53,7 @@ pub fn exec(root: &std::path::Path, a: &Args) -> Result<i32, container::Error> {
             pid_file: a.pid_file.clone(),
             console_socket: a.console_socket.clone(),
             no_pivot: a.no_pivot,
+            no_new_keyring: a.no_new_keyring,
             preserve_fds: a.preserve_fds,
             detached: a.detach,
         },

@@ -145,6 +145,24 @@ fn seccomp_load<'a>(plan: &'a Plan, socket: Option<RawFd>, pid: i32) -> Option<S
     })
 }
 
+/// A fresh session keyring for the container, so it cannot read or add to the keys of the
+/// session that started it (as runc does unless --no-new-keyring).
+fn join_session_keyring(id: &str) -> Result<(), InitError> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let name = std::ffi::CString::new(format!("_ses.{id}")).unwrap_or_default();
+    // SAFETY: keyctl with a valid C string.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    match Errno::last() {
+        _ if r >= 0 => Ok(()),
+        // Kernels without keys, or a seccomp filter refusing keyctl: nothing to isolate.
+        Errno::ENOSYS => Ok(()),
+        errno => Err(InitError::Sys {
+            step: "join a new session keyring".into(),
+            errno,
+        }),
+    }
+}
+
 pub fn has_create_hooks(plan: &Plan) -> bool {
     let h = &plan.hooks;
     !(h.prestart.is_empty() && h.create_runtime.is_empty() && h.create_container.is_empty())
@@ -160,6 +178,9 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
         other => return Err(InitError::Msg(format!("sync: expected Go, got {other:?}"))),
     };
     crate::namespaces::child_enter(&plan.namespaces)?;
+    if !plan.no_new_keyring {
+        join_session_keyring(&plan.id)?;
+    }
     if let Some(h) = &plan.hostname {
         nix::unistd::sethostname(h).map_err(|errno| InitError::Sys {
             step: format!("sethostname {h:?}"),

@@ -108,6 +108,7 @@ fn strip_position(msg: &str) -> String {
 #[derive(Debug, Default, Clone)]
 pub struct PlanOptions {
     pub no_pivot: bool,
+    pub no_new_keyring: bool,
     pub console_socket: bool,
     /// The runtime detaches from the container (create, run -d): a terminal needs a socket.
     pub detached: bool,
@@ -342,6 +343,7 @@ pub fn plan(id: &str, bundle: &Path, spec: &Spec, opts: &PlanOptions) -> Result<
         resources: linux.resources().clone(),
         seccomp,
         no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
     })
 }
 

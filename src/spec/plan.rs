@@ -35,6 +35,8 @@ pub struct Plan {
     pub resources: Option<LinuxResources>,
     pub seccomp: Option<SeccompPlan>,
     pub no_pivot: bool,
+    /// Keep the caller's session keyring instead of a fresh `_ses.<id>` one.
+    pub no_new_keyring: bool,
 }
 
 /// A compiled seccomp profile and where its notification listener goes.

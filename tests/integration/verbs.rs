@@ -141,3 +141,52 @@ fn version_in_runcs_layout() {
     assert!(l[1].starts_with("commit: "));
     assert!(l[2].starts_with("spec: 1."));
 }
+
+#[test]
+fn a_new_session_keyring_unless_no_new_keyring() {
+    for (flag, want) in [(None, true), (Some("--no-new-keyring"), false)] {
+        let mut env = Env::new(&["true"]);
+        let id = env.id();
+        env.set(
+            "/process/args",
+            serde_json::json!([
+                "sh",
+                "-c",
+                format!("grep -c ' _ses.{id}: ' /proc/keys; true")
+            ]),
+        );
+        env.set("/linux/maskedPaths", serde_json::json!([]));
+        env.write_config();
+        let mut args = vec!["run"];
+        args.extend(flag);
+        args.extend(["--bundle", env.bundle.to_str().unwrap(), &id]);
+        let out = env.berth(&args);
+        out.ok();
+        assert_eq!(out.stdout.trim() != "0", want, "{flag:?}: {}", out.stdout);
+    }
+}
+
+#[test]
+fn listen_fds_are_passed_to_the_container_init() {
+    let env = Env::new(&["sh", "-c", "echo $LISTEN_FDS $LISTEN_PID; cat <&3"]);
+    env.write_config();
+    let id = env.id();
+    let data = env.tmp.path().join("socket-stand-in");
+    std::fs::write(&data, "activated\n").unwrap();
+    // sh sets LISTEN_PID to its own pid, which berth keeps across exec.
+    let script = format!(
+        "exec 3<{}; export LISTEN_FDS=1 LISTEN_PID=$$; exec {} --root {} run --bundle {} {}",
+        data.display(),
+        BIN,
+        env.root.display(),
+        env.bundle.display(),
+        id
+    );
+    let out = run_cmd(
+        std::process::Command::new("sh").args(["-c", &script]),
+        std::time::Duration::from_secs(60),
+    );
+    out.ok();
+    assert_eq!(out.stdout, "1 1\nactivated\n");
+    env.assert_clean(&id);
+}
