@@ -191,6 +191,19 @@ impl Env {
         self
     }
 
+    /// A new user namespace mapping container ids 0..65536 to host ids from `uid`/`gid`.
+    pub fn with_userns(&mut self, uid: u32, gid: u32) -> &mut Self {
+        self.push("/linux/namespaces", json!({"type": "user"}));
+        self.set(
+            "/linux/uidMappings",
+            json!([{"containerID": 0, "hostID": uid, "size": 65536}]),
+        );
+        self.set(
+            "/linux/gidMappings",
+            json!([{"containerID": 0, "hostID": gid, "size": 65536}]),
+        )
+    }
+
     pub fn write_config(&self) {
         std::fs::write(
             self.bundle.join("config.json"),

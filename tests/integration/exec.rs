@@ -172,15 +172,7 @@ fn exec_errors() {
 #[test]
 fn exec_in_a_user_namespaced_container() {
     let mut env = Env::new(&["sleep", "100"]);
-    env.push("/linux/namespaces", json!({"type": "user"}));
-    env.set(
-        "/linux/uidMappings",
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-    );
-    env.set(
-        "/linux/gidMappings",
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-    );
+    env.with_userns(100000, 100000);
     let id = running(&env);
     let out = env.berth(&["exec", &id, "sh", "-c", "cat /proc/self/uid_map; id -u"]);
     out.ok();

@@ -146,15 +146,7 @@ fn user_namespace_with_id_maps() {
         "-c",
         "cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; readlink /proc/self/ns/user; ls -ln /dev/null",
     ]);
-    env.push("/linux/namespaces", json!({"type": "user"}));
-    env.set(
-        "/linux/uidMappings",
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-    );
-    env.set(
-        "/linux/gidMappings",
-        json!([{"containerID": 0, "hostID": 200000, "size": 65536}]),
-    );
+    env.with_userns(100000, 200000);
     let out = env.run();
     out.ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
@@ -216,15 +208,7 @@ fn files_written_in_a_user_namespace_belong_to_the_mapped_ids() {
         "-c",
         "touch /out/by-root; ls -ln /out/by-root | tr -s ' ' | cut -d' ' -f3,4",
     ]);
-    env.push("/linux/namespaces", json!({"type": "user"}));
-    env.set(
-        "/linux/uidMappings",
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-    );
-    env.set(
-        "/linux/gidMappings",
-        json!([{"containerID": 0, "hostID": 200000, "size": 65536}]),
-    );
+    env.with_userns(100000, 200000);
     // The host scratch dir must be writable by the mapped root.
     std::fs::set_permissions(
         &env.out,
@@ -280,15 +264,7 @@ fn idmap_option_uses_the_containers_user_namespace_mappings() {
         "-c",
         "ls -ln /home/root-file | tr -s ' ' | cut -d' ' -f3,4; echo hi > /home/new && echo wrote",
     ]);
-    env.push("/linux/namespaces", json!({"type": "user"}));
-    env.set(
-        "/linux/uidMappings",
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-    );
-    env.set(
-        "/linux/gidMappings",
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-    );
+    env.with_userns(100000, 100000);
     env.push("/mounts", json!({"destination": "/home", "type": "bind", "source": src.path(), "options": ["rbind", "idmap"]}));
     let out = env.run();
     out.ok();

@@ -234,11 +234,9 @@ fn cve_2025_52881_redirected_proc_write_is_refused() {
     env.assert_clean(&id);
 }
 
-#[test]
-fn cve_2019_5736_with_cap_sys_ptrace_the_exe_is_a_sealed_copy() {
-    // The classic attack: grab /proc/<init>/exe while berth's image runs there, wait for the
-    // runtime to be gone, then write through the saved fd. Run against a copy of berth so a
-    // failure cannot corrupt the binary the other tests use.
+/// A container keeping CAP_SYS_PTRACE (no user namespace), driven by a copy of berth so an
+/// attack that works cannot corrupt the binary the other tests use: (env, copy, its bytes).
+fn ptrace_container() -> (Env, std::path::PathBuf, Vec<u8>) {
     let mut env = Env::new(&["sleep", "100"]);
     let bin = env.tmp.path().join("berth-copy");
     std::fs::copy(BIN, &bin).unwrap();
@@ -249,6 +247,15 @@ fn cve_2019_5736_with_cap_sys_ptrace_the_exe_is_a_sealed_copy() {
         json!({"bounding": caps, "effective": caps, "permitted": caps}),
     );
     env.write_config();
+    (env, bin, before)
+}
+
+#[test]
+fn cve_2019_5736_with_cap_sys_ptrace_the_exe_is_a_sealed_copy() {
+    // The classic attack: grab /proc/<init>/exe while berth's image runs there, wait for the
+    // runtime to be gone, then write through the saved fd. Run against a copy of berth so a
+    // failure cannot corrupt the binary the other tests use.
+    let (env, bin, before) = ptrace_container();
     let id = env.id();
     let berth = |args: &[&str]| {
         let mut c = Command::new(&bin);
@@ -366,16 +373,7 @@ fn cve_2019_5736_during_exec_the_exec_child_image_is_a_sealed_copy() {
     // it sits between joining the namespaces and execve (held open by a test-build delay),
     // a process in the container with CAP_SYS_PTRACE grabs its exe, then writes once
     // berth is gone.
-    let mut env = Env::new(&["sleep", "100"]);
-    let bin = env.tmp.path().join("berth-copy");
-    std::fs::copy(BIN, &bin).unwrap();
-    let before = std::fs::read(&bin).unwrap();
-    let caps = json!(["CAP_SYS_PTRACE", "CAP_KILL", "CAP_DAC_OVERRIDE"]);
-    env.set(
-        "/process/capabilities",
-        json!({"bounding": caps, "effective": caps, "permitted": caps}),
-    );
-    env.write_config();
+    let (env, bin, before) = ptrace_container();
     let id = env.id();
     let cmd = |args: &[&str]| {
         let mut c = Command::new(&bin);
