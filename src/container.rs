@@ -195,7 +195,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     guard.cgroups = Some(cg.clone());
     if let Some(res) = &plan.resources {
         cgroups::apply(
-            &cgroups::Controllers::of(&cg.joined)?,
+            &cgroups::Controllers::from_parts(&cg.hierarchies, &cg.joined),
             res,
             &plan.devices,
             false,
@@ -507,6 +507,7 @@ fn destroy(dir: &ContainerDir, st: &State) -> Result<(), Error> {
     let cg = Cgroups {
         joined: st.cgroup_joined.clone(),
         created: st.cgroup_paths.clone(),
+        hierarchies: Vec::new(),
     };
     let cg_result = cg.destroy();
     if !st.poststop.is_empty() {

@@ -148,6 +148,7 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
     let cg = Cgroups {
         joined: st.cgroup_joined.clone(),
         created: Vec::new(),
+        hierarchies: Vec::new(),
     };
     cg.add(pid.as_raw()).map_err(|e| kill_child(e.into()))?;
     parent_chan

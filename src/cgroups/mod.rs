@@ -142,6 +142,8 @@ fn own_cgroup(h: &Hierarchy, self_cgroup: &str) -> PathBuf {
 pub struct Cgroups {
     pub joined: Vec<PathBuf>,
     pub created: Vec<PathBuf>,
+    /// The host's hierarchies as read at creation (empty when rebuilt from state).
+    pub hierarchies: Vec<Hierarchy>,
 }
 
 /// cgroupsPath semantics: absolute is from the hierarchy root, relative is below the
@@ -183,6 +185,7 @@ impl Cgroups {
             }
             cg.joined.push(dir);
         }
+        cg.hierarchies = hs;
         Ok(cg)
     }
 
