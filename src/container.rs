@@ -68,6 +68,8 @@ pub struct CreateOpts {
     pub preserve_fds: u32,
     /// `run` in the foreground keeps berth attached to the container.
     pub detached: bool,
+    /// berth is its own console socket (interactive `run` of a terminal process).
+    pub internal_console: bool,
 }
 
 /// A container berth has just created, still a child of this process.
@@ -76,6 +78,8 @@ pub struct Created {
     pub pidfd: OwnedFd,
     pub dir: ContainerDir,
     pub state: State,
+    /// Our end of the internal console socket (interactive `run`).
+    pub console: Option<UnixStream>,
 }
 
 /// Undoes a partial create when dropped while armed: nothing may be left behind.
@@ -139,7 +143,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
         &PlanOptions {
             no_pivot: opts.no_pivot,
             no_new_keyring: opts.no_new_keyring,
-            console_socket: opts.console_socket.is_some(),
+            console_socket: opts.console_socket.is_some() || opts.internal_console,
             detached: opts.detached,
         },
     )?;
@@ -169,8 +173,15 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     {
         crate::security::sealed::reexec().map_err(|e| Error::Msg(e.to_string()))?;
     }
+    let mut console_rx = None;
     let console = match &opts.console_socket {
         Some(p) => Some(UnixStream::connect(p).map_err(io_err("connect to console socket", p))?),
+        None if opts.internal_console && plan.process.terminal => {
+            let (rx, tx) =
+                UnixStream::pair().map_err(io_err("console socketpair", Path::new("-")))?;
+            console_rx = Some(rx);
+            Some(tx)
+        }
         None => None,
     };
     let seccomp_agent = match plan.seccomp.as_ref().and_then(|s| s.listener_path.as_ref()) {
@@ -281,6 +292,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
         pidfd,
         dir,
         state: st,
+        console: console_rx,
     })
 }
 
@@ -549,35 +561,74 @@ pub(crate) fn forwarded() -> SigSet {
 
 /// Waits for our child `pid` to exit, forwarding every signal in `set` (which the caller
 /// blocked before cloning) to it. Returns its exit code, 128+N when killed by signal N.
-pub(crate) fn wait_forwarding(pid: Pid, pidfd: &OwnedFd, set: &SigSet) -> Result<i32, Error> {
+pub(crate) fn wait_forwarding(
+    pid: Pid,
+    pidfd: &OwnedFd,
+    set: &SigSet,
+    tty: Option<&OwnedFd>,
+) -> Result<i32, Error> {
     let sfd =
         nix::sys::signalfd::SignalFd::with_flags(set, nix::sys::signalfd::SfdFlags::SFD_CLOEXEC)
             .map_err(|e| Error::Msg(format!("signalfd: {e}")))?;
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let (mut master_open, mut stdin_open) = (tty.is_some(), tty.is_some());
+    if let Some(m) = tty {
+        crate::console::sync_size(m.as_fd());
+    }
     loop {
-        match poll_readable(&[sfd.as_fd(), pidfd.as_fd()], -1) {
+        let mut fds = vec![sfd.as_fd(), pidfd.as_fd()];
+        let master = tty.filter(|_| master_open).map(|m| m.as_fd());
+        if let Some(m) = master {
+            fds.push(m);
+        }
+        if stdin_open {
+            fds.push(stdin.as_fd());
+        }
+        match poll_readable(&fds, -1) {
             Some(0) => {
                 if let Ok(Some(info)) = sfd.read_signal() {
                     let sig = info.ssi_signo as i32;
-                    if sig != libc::SIGCHLD {
-                        // SAFETY: pidfd_send_signal to our own child.
-                        unsafe {
-                            libc::syscall(
-                                libc::SYS_pidfd_send_signal,
-                                pidfd.as_raw_fd(),
-                                sig,
-                                std::ptr::null::<u8>(),
-                                0,
-                            )
-                        };
+                    match (sig, tty) {
+                        (libc::SIGCHLD, _) => {}
+                        // Our terminal changed size: the container's pty follows.
+                        (libc::SIGWINCH, Some(m)) => crate::console::sync_size(m.as_fd()),
+                        _ => {
+                            // SAFETY: pidfd_send_signal to our own child.
+                            unsafe {
+                                libc::syscall(
+                                    libc::SYS_pidfd_send_signal,
+                                    pidfd.as_raw_fd(),
+                                    sig,
+                                    std::ptr::null::<u8>(),
+                                    0,
+                                )
+                            };
+                        }
                     }
                 }
             }
-            Some(_) => match waitpid(pid, None) {
-                Ok(WaitStatus::Exited(_, code)) => return Ok(code),
-                Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
-                Ok(_) => continue,
-                Err(e) => return Err(Error::Msg(format!("wait for process {pid}: {e}"))),
-            },
+            Some(1) => {
+                if let Some(m) = tty {
+                    crate::console::drain(m.as_fd());
+                }
+                match waitpid(pid, None) {
+                    Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+                    Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+                    Ok(_) => continue,
+                    Err(e) => return Err(Error::Msg(format!("wait for process {pid}: {e}"))),
+                }
+            }
+            Some(2) if master.is_some() => {
+                if let Some(m) = master {
+                    master_open = crate::console::pump(m, stdout.as_fd());
+                }
+            }
+            Some(_) => {
+                if let Some(m) = tty {
+                    stdin_open = crate::console::pump(stdin.as_fd(), m.as_fd());
+                }
+            }
             None => continue,
         }
     }
@@ -603,7 +654,16 @@ pub fn run(root: &Path, id: &str, opts: &RunOpts) -> Result<i32, Error> {
     if opts.detach {
         return Ok(0);
     }
-    let code = wait_forwarding(c.pid, &c.pidfd, &set)?;
+    // Interactive terminal: the pty master arrived on our console socket during create.
+    let master = match &c.console {
+        Some(sock) => Some(
+            crate::console::recv_master(sock).map_err(|e| Error::Msg(format!("console: {e}")))?,
+        ),
+        None => None,
+    };
+    let raw = master.as_ref().map(|_| crate::console::RawMode::enter());
+    let code = wait_forwarding(c.pid, &c.pidfd, &set, master.as_ref())?;
+    drop(raw);
     if !opts.keep {
         destroy(&c.dir, &c.state)?;
     }

@@ -73,10 +73,9 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
         }
         _ => {}
     }
-    if o.process.terminal && o.console_socket.is_none() {
+    if o.process.terminal && o.console_socket.is_none() && o.detach {
         return Err(Error::Msg(
-            "exec --tty needs --console-socket (an interactive terminal is not supported yet)"
-                .into(),
+            "exec --tty --detach needs --console-socket".into(),
         ));
     }
     let nss = container_namespaces(st.pid)?;
@@ -85,11 +84,18 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
     {
         crate::security::sealed::reexec().map_err(|e| Error::Msg(e.to_string()))?;
     }
+    let mut console_rx = None;
     let console =
         match &o.console_socket {
             Some(p) => Some(UnixStream::connect(p).map_err(|e| {
                 Error::Msg(format!("connect to console socket {}: {e}", p.display()))
             })?),
+            None if o.process.terminal => {
+                let (rx, tx) = UnixStream::pair()
+                    .map_err(|e| Error::Msg(format!("console socketpair: {e}")))?;
+                console_rx = Some(rx);
+                Some(tx)
+            }
             None => None,
         };
     let agent = match o.seccomp.as_ref().and_then(|s| s.listener_path.as_ref()) {
@@ -179,7 +185,15 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
     if o.detach {
         return Ok(0);
     }
-    let code = container::wait_forwarding(pid, &pidfd, &set)?;
+    let master = match &console_rx {
+        Some(sock) => Some(
+            crate::console::recv_master(sock).map_err(|e| Error::Msg(format!("console: {e}")))?,
+        ),
+        None => None,
+    };
+    let raw = master.as_ref().map(|_| crate::console::RawMode::enter());
+    let code = container::wait_forwarding(pid, &pidfd, &set, master.as_ref())?;
+    drop(raw);
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     Ok(code)
 }

@@ -2,6 +2,7 @@
 //! config.json → spec (plan) → container (create/start/…) → init stub → execve.
 
 pub mod cgroups;
+pub mod console;
 pub mod container;
 pub mod control;
 pub mod exec;

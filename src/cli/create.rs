@@ -35,6 +35,7 @@ impl Args {
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
             detached,
+            internal_console: false,
         }
     }
 }

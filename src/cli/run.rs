@@ -56,6 +56,7 @@ pub fn exec(root: &std::path::Path, a: &Args) -> Result<i32, container::Error> {
             no_new_keyring: a.no_new_keyring,
             preserve_fds: a.preserve_fds,
             detached: a.detach,
+            internal_console: !a.detach && a.console_socket.is_none(),
         },
         detach: a.detach,
         keep: a.keep,

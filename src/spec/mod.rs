@@ -266,13 +266,12 @@ pub fn plan(id: &str, bundle: &Path, spec: &Spec, opts: &PlanOptions) -> Result<
         .as_ref()
         .ok_or_else(|| invalid("process", "missing"))?;
     let process = process::plan(process, opts)?;
+    // Only a foreground `run` can be its own console; a detached container needs a socket.
     if process.terminal && !opts.console_socket {
-        let why = if opts.detached {
-            "a terminal needs --console-socket when berth detaches from the container"
-        } else {
-            "a terminal needs --console-socket (an interactive terminal in `run` is not supported yet)"
-        };
-        return Err(invalid("process.terminal", why));
+        return Err(invalid(
+            "process.terminal",
+            "a terminal needs --console-socket when berth detaches from the container",
+        ));
     }
 
     let hooks = spec
@@ -357,8 +356,9 @@ pub fn seccomp_plan(s: &oci_spec::runtime::LinuxSeccomp) -> Result<SeccompPlan, 
         }
     })?;
     // One line for all of them: profiles list many calls a given kernel or arch lacks.
+    // Not on stderr: engines hand the runtime's stderr of `exec` to the user.
     if !warnings.is_empty() {
-        crate::logging::warn(&format!("linux.seccomp: {}", warnings.join("; ")));
+        crate::logging::warn_quiet(&format!("linux.seccomp: {}", warnings.join("; ")));
     }
     if compiled.has_notify() && s.listener_path().is_none() {
         return Err(invalid(
@@ -602,10 +602,10 @@ fn mounts(spec: &Spec, bundle: &Path, ns: &Namespaces) -> Result<Vec<MountPlan>,
             (MountKind::Bind, Some(s)) if s.is_relative() => Some(bundle.join(s)),
             (_, s) => s.clone(),
         };
-        if options.tmpcopyup {
+        if options.tmpcopyup && kind != MountKind::Fs("tmpfs".into()) {
             return Err(invalid(
                 format!("{field}.options"),
-                "tmpcopyup is not supported by this berth build yet",
+                "tmpcopyup is only for tmpfs mounts",
             ));
         }
         let idmap = if m.uid_mappings().is_some() || m.gid_mappings().is_some() || options.idmap {

@@ -76,13 +76,23 @@ impl Out {
     }
 }
 
+/// Like [`run_cmd`], with stdin from `input`.
+pub fn run_cmd_stdin(cmd: &mut Command, input: std::fs::File) -> Out {
+    cmd.stdin(input);
+    run_cmd_keep_stdin(cmd, Duration::from_secs(60))
+}
+
 /// Runs a command with stdin closed and a hang guard. Output goes to files, not pipes:
 /// after `create` the container keeps berth's stdio, so a pipe would never reach EOF.
 pub fn run_cmd(cmd: &mut Command, limit: Duration) -> Out {
+    cmd.stdin(Stdio::null());
+    run_cmd_keep_stdin(cmd, limit)
+}
+
+fn run_cmd_keep_stdin(cmd: &mut Command, limit: Duration) -> Out {
     let so = tempfile::tempfile().expect("tempfile");
     let se = tempfile::tempfile().expect("tempfile");
     let mut child = cmd
-        .stdin(Stdio::null())
         .stdout(so.try_clone().unwrap())
         .stderr(se.try_clone().unwrap())
         .spawn()

@@ -218,3 +218,55 @@ fn run_failure_leaves_nothing() {
     env.run()
         .fails_with(&["no-such-program", "executable file not found"]);
 }
+
+/// `berth run` of a terminal process with stdin from `input` (not a terminal here).
+fn run_tty(env: &Env, input: &str) -> Out {
+    env.write_config();
+    let id = env.id();
+    let stdin = env.tmp.path().join("stdin");
+    std::fs::write(&stdin, input).unwrap();
+    let mut c = std::process::Command::new(BIN);
+    c.arg("--root")
+        .arg(&env.root)
+        .args(["run", "--bundle", env.bundle.to_str().unwrap(), &id]);
+    let out = run_cmd_stdin(&mut c, std::fs::File::open(&stdin).unwrap());
+    env.assert_clean(&id);
+    out
+}
+
+#[test]
+fn interactive_terminal_without_a_console_socket() {
+    let mut env = Env::new(&["sh"]);
+    env.set("/process/terminal", serde_json::json!(true));
+    // The shell reads our stdin through the pty and writes back through it.
+    let out = run_tty(&env, "tty\necho typed-$((40+2))\nexit 5\n");
+    assert_eq!(out.code, 5, "{} {}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("/dev/pts/0"), "{}", out.stdout);
+    assert!(out.stdout.contains("typed-42"), "{}", out.stdout);
+}
+
+#[test]
+fn exec_tty_without_a_console_socket() {
+    let env = Env::new(&["sleep", "100"]);
+    env.write_config();
+    let id = env.id();
+    env.berth(&[
+        "run",
+        "--detach",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        &id,
+    ])
+    .ok();
+    let stdin = env.tmp.path().join("stdin");
+    std::fs::write(&stdin, "tty; exit 3\n").unwrap();
+    let mut c = std::process::Command::new(BIN);
+    c.arg("--root")
+        .arg(&env.root)
+        .args(["exec", "-t", &id, "sh"]);
+    let out = run_cmd_stdin(&mut c, std::fs::File::open(&stdin).unwrap());
+    assert_eq!(out.code, 3, "{} {}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("/dev/pts/"), "{}", out.stdout);
+    env.berth(&["delete", "--force", &id]).ok();
+    env.assert_clean(&id);
+}
