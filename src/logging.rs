@@ -55,6 +55,17 @@ pub fn warn(msg: &str) {
     write("warning", msg);
 }
 
+/// A warning about something every run of a given config would repeat (e.g. syscall names
+/// this kernel lacks in an engine's stock seccomp profile): to the log file, and to stderr
+/// only with `--debug`, so that `podman exec`/`docker exec` output stays the process's own
+/// (runc skips such names silently).
+pub fn warn_quiet(msg: &str) {
+    if debug_enabled() {
+        eprintln!("berth: warning: {msg}");
+    }
+    write("warning", msg);
+}
+
 pub fn debug_enabled() -> bool {
     LOGGER.get().is_some_and(|l| l.debug)
 }

@@ -18,11 +18,19 @@ need=()
 # podman's real seccomp profile, and static libc for the seccomp probe the tests build.
 [ -f /usr/share/containers/seccomp.json ] || need+=(golang-github-containers-common)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
-if [ ${#need[@]} -gt 0 ]; then
-    echo "run-all: installing ${need[*]}"
+# The engines the end-to-end tests (tests/integration/engines.rs) drive berth with. Best
+# effort: where they cannot be installed those tests skip and say why.
+engines=()
+{ command -v podman && command -v conmon; } >/dev/null || engines+=(podman)
+{ command -v containerd && command -v ctr && command -v containerd-shim-runc-v2; } >/dev/null || engines+=(containerd)
+command -v dockerd >/dev/null || engines+=(docker.io)
+if [ ${#need[@]} -gt 0 ] || [ ${#engines[@]} -gt 0 ]; then
+    echo "run-all: installing ${need[*]} ${engines[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq "${need[@]}" >/dev/null
+    [ ${#need[@]} -eq 0 ] || apt-get install -y -qq "${need[@]}" >/dev/null
+    [ ${#engines[@]} -eq 0 ] || apt-get install -y -qq "${engines[@]}" >/dev/null 2>&1 ||
+        echo "run-all: could not install ${engines[*]}; their end-to-end tests will skip"
 fi
 
 echo "run-all: cargo fmt --check"

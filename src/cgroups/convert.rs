@@ -62,6 +62,57 @@ pub fn parse_bytes(s: &str) -> Result<i64, String> {
     Ok((n * mult as f64) as i64)
 }
 
+/// runc's reading of zeros: for these fields 0 means "not set", and runc writes nothing
+/// for them (e.g. `if r.CpuShares != 0`). Docker fills `cpu.shares: 0` and
+/// `blockIO.weight: 0` in every config; written as given, 0 shares would become the
+/// minimum weight (2) and the kernel refuses a blkio weight of 0.
+pub fn zeros_unset(res: &oci_spec::runtime::LinuxResources) -> oci_spec::runtime::LinuxResources {
+    let mut r = res.clone();
+    let nz_i = |v: Option<i64>| v.filter(|v| *v != 0);
+    let nz_u = |v: Option<u64>| v.filter(|v| *v != 0);
+    let nz_w = |v: Option<u16>| v.filter(|v| *v != 0);
+    if let Some(m) = r.memory_mut() {
+        m.set_limit(nz_i(m.limit()));
+        m.set_reservation(nz_i(m.reservation()));
+        m.set_swap(nz_i(m.swap()));
+        m.set_kernel(nz_i(m.kernel()));
+        m.set_kernel_tcp(nz_i(m.kernel_tcp()));
+    }
+    if let Some(c) = r.cpu_mut() {
+        c.set_shares(nz_u(c.shares()));
+        c.set_quota(nz_i(c.quota()));
+        c.set_period(nz_u(c.period()));
+        c.set_realtime_runtime(nz_i(c.realtime_runtime()));
+        c.set_realtime_period(nz_u(c.realtime_period()));
+    }
+    if let Some(b) = r.block_io_mut() {
+        b.set_weight(nz_w(b.weight()));
+        b.set_leaf_weight(nz_w(b.leaf_weight()));
+        if let Some(wds) = b.weight_device().clone() {
+            let wds = wds
+                .into_iter()
+                .map(|wd| {
+                    let mut nb = oci_spec::runtime::LinuxWeightDeviceBuilder::default()
+                        .major(wd.major())
+                        .minor(wd.minor());
+                    if let Some(w) = nz_w(wd.weight()) {
+                        nb = nb.weight(w);
+                    }
+                    if let Some(w) = nz_w(wd.leaf_weight()) {
+                        nb = nb.leaf_weight(w);
+                    }
+                    nb.build().unwrap_or(wd)
+                })
+                .collect();
+            b.set_weight_device(Some(wds));
+        }
+    }
+    if let Some(n) = r.network_mut() {
+        n.set_class_id(n.class_id().filter(|c| *c != 0));
+    }
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +150,39 @@ mod tests {
         assert_eq!(parse_bytes("4096"), Ok(4096));
         assert_eq!(parse_bytes("-1"), Ok(-1));
         assert!(parse_bytes("lots").is_err());
+    }
+
+    #[test]
+    fn zeros_mean_unset_as_in_runc() {
+        let r: oci_spec::runtime::LinuxResources = serde_json::from_value(serde_json::json!({
+            "memory": {"limit": 0, "reservation": 0, "swap": 0, "kernel": 0, "disableOOMKiller": false},
+            "cpu": {"shares": 0, "quota": 0, "period": 0, "cpus": "", "idle": 0},
+            "blockIO": {"weight": 0, "weightDevice": [{"major": 8, "minor": 0, "weight": 0, "leafWeight": 10}]},
+            "network": {"classID": 0}
+        }))
+        .unwrap();
+        let z = zeros_unset(&r);
+        let m = z.memory().as_ref().unwrap();
+        assert_eq!(
+            (m.limit(), m.reservation(), m.swap(), m.kernel()),
+            (None, None, None, None)
+        );
+        assert_eq!(m.disable_oom_killer(), Some(false));
+        let c = z.cpu().as_ref().unwrap();
+        assert_eq!((c.shares(), c.quota(), c.period()), (None, None, None));
+        assert_eq!(c.idle(), Some(0), "idle 0 is a real value");
+        let b = z.block_io().as_ref().unwrap();
+        assert_eq!(b.weight(), None);
+        let wd = &b.weight_device().as_ref().unwrap()[0];
+        assert_eq!((wd.weight(), wd.leaf_weight()), (None, Some(10)));
+        assert_eq!(z.network().as_ref().unwrap().class_id(), None);
+        // Non-zero values pass through.
+        let r: oci_spec::runtime::LinuxResources = serde_json::from_value(
+            serde_json::json!({"memory": {"limit": -1}, "cpu": {"shares": 512}}),
+        )
+        .unwrap();
+        let z = zeros_unset(&r);
+        assert_eq!(z.memory().as_ref().unwrap().limit(), Some(-1));
+        assert_eq!(z.cpu().as_ref().unwrap().shares(), Some(512));
     }
 }

@@ -158,6 +158,7 @@ pub fn apply(
     devices: &[DevicePlan],
     update: bool,
 ) -> Result<(), CgroupError> {
+    let res = &super::convert::zeros_unset(res);
     if let Some(rules) = res.devices().as_ref().filter(|r| !r.is_empty()) {
         apply_devices(c, rules, devices)?;
     }

@@ -2,6 +2,7 @@
 //! propagation → rootfs bind → config mounts → devices → pivot_root → /dev links →
 //! masked and read-only paths → read-only root.
 
+mod copyup;
 mod devices;
 pub mod idmap;
 mod mounts;
@@ -61,12 +62,16 @@ pub fn prepare(
     .at("bind-mount rootfs", &plan.rootfs)?;
     let root = Root::open(&plan.rootfs).at("open rootfs", &plan.rootfs)?;
     let userns = plan.namespaces.has_user();
+    let ns = mounts::NsView {
+        userns,
+        cgroupns: plan.namespaces.has(nix::sched::CloneFlags::CLONE_NEWCGROUP),
+    };
     for m in &plan.mounts {
         let tree = idmapped
             .iter()
             .find(|(i, _)| *i == m.index)
             .map(|(_, fd)| fd);
-        mounts::mount_one(&root, m, userns, cgroup_dirs, tree)?;
+        mounts::mount_one(&root, m, ns, cgroup_dirs, tree)?;
     }
     let dev_is_bind = plan
         .mounts

@@ -20,19 +20,27 @@ const REMOUNT_FLAGS: MsFlags = MsFlags::MS_RDONLY
     .union(MsFlags::MS_RELATIME)
     .union(MsFlags::MS_STRICTATIME);
 
+/// The container's namespaces that change how a mount is made.
+#[derive(Debug, Clone, Copy)]
+pub struct NsView {
+    /// A user namespace: v1 cgroupfs cannot be mounted, locked flags must be kept.
+    pub userns: bool,
+    /// A cgroup namespace: a fresh cgroupfs shows the container's cgroup as its root.
+    pub cgroupns: bool,
+}
+
 pub fn mount_one(
     root: &Root,
     m: &MountPlan,
-    userns: bool,
+    ns: NsView,
     cgroup_dirs: &[PathBuf],
     idmapped: Option<&std::os::fd::OwnedFd>,
 ) -> Result<(), RootfsError> {
     let dest = m.destination.as_path();
     match &m.kind {
         MountKind::Bind => bind(root, m, idmapped)?,
-        MountKind::Fs(t) if t == "cgroup" || t == "cgroup2" => {
-            cgroup(root, m, userns, cgroup_dirs)?
-        }
+        MountKind::Fs(t) if t == "cgroup" || t == "cgroup2" => cgroup(root, m, ns, cgroup_dirs)?,
+        MountKind::Fs(t) if t == "tmpfs" => tmpfs(root, m)?,
         MountKind::Fs(t) => {
             let target = ensure_for(root, dest, true)?;
             let source = m.source.clone().unwrap_or_else(|| PathBuf::from(t));
@@ -49,6 +57,67 @@ pub fn mount_one(
         }
     }
     after_mount(root, m)
+}
+
+/// A tmpfs, as runc makes it: over a directory that already existed, its root takes that
+/// directory's mode (an image's 0755 /run stays 0755, /tmp keeps 1777), and with
+/// `tmpcopyup` it starts with a copy of what it covers. It is mounted read-write and made
+/// read-only (`ro`) only after both.
+fn tmpfs(root: &Root, m: &MountPlan) -> Result<(), RootfsError> {
+    use std::os::fd::AsFd;
+    let dest = m.destination.as_path();
+    let existing_mode = root
+        .open_in(dest, libc::O_PATH)
+        .ok()
+        .and_then(|fd| nix::sys::stat::fstat(&fd).ok())
+        .filter(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+        .map(|st| st.st_mode & 0o7777);
+    let target = ensure_for(root, dest, true)?;
+    // tmpcopyup: the shadowed directory, opened before the tmpfs covers it.
+    let lower = if m.options.tmpcopyup {
+        let dir = nix::fcntl::open(
+            &fd_path(&target),
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        );
+        Some(dir.at("open directory to copy up", dest)?)
+    } else {
+        None
+    };
+    let source = m.source.clone().unwrap_or_else(|| PathBuf::from("tmpfs"));
+    let data = m.options.data_string();
+    let flags = m.options.flags & !(MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY);
+    mount(
+        Some(&source),
+        &fd_path(&target),
+        Some("tmpfs"),
+        flags,
+        (!data.is_empty()).then_some(data.as_str()),
+    )
+    .at("mount tmpfs at", dest)?;
+    let upper = root
+        .open_in(dest, libc::O_RDONLY | libc::O_DIRECTORY)
+        .at("open new tmpfs", dest)?;
+    if let Some(lower) = lower {
+        super::copyup::copy_tree(lower.as_fd(), upper.as_fd()).map_err(|e| RootfsError {
+            step: e.step,
+            path: dest.join(&e.rel),
+            errno: e.errno,
+        })?;
+    }
+    if let Some(mode) = existing_mode {
+        nix::sys::stat::fchmod(&upper, nix::sys::stat::Mode::from_bits_truncate(mode))
+            .at("set mode of tmpfs at", dest)?;
+    }
+    if m.options.flags.contains(MsFlags::MS_RDONLY) {
+        super::remount_ro(&fd_path(&upper), MsFlags::empty()).map_err(|e| RootfsError {
+            path: dest.to_path_buf(),
+            ..e
+        })?;
+    }
+    Ok(())
 }
 
 fn mount_step(t: &str) -> &'static str {
@@ -165,13 +234,15 @@ pub(super) fn mount_setattr_full(
 }
 
 /// A `cgroup` mount. On a v2-only host it is cgroup2. With v1 hierarchies (v1 or hybrid) it
-/// is a tmpfs holding one mount per hierarchy, as the host has them; inside a cgroup
-/// namespace each shows the container's cgroup as its root. Inside a user namespace, where
-/// v1 cgroupfs cannot be mounted, the container's own cgroup directories are bind-mounted.
+/// is a tmpfs holding one mount per hierarchy, as the host has them. Inside a cgroup
+/// namespace (and no user namespace) each is a fresh cgroupfs, whose root is the
+/// container's cgroup. Otherwise, as runc does, the container's own cgroup directory is
+/// bind-mounted there: a fresh mount would show (and, read-write, hand over) the host's
+/// whole hierarchy, and a user namespace cannot mount v1 cgroupfs at all.
 fn cgroup(
     root: &Root,
     m: &MountPlan,
-    userns: bool,
+    ns: NsView,
     cgroup_dirs: &[PathBuf],
 ) -> Result<(), RootfsError> {
     let dest = m.destination.as_path();
@@ -202,7 +273,7 @@ fn cgroup(
         let sub = dest.join(&name);
         let t = ensure_for(root, &sub, true)?;
         let own = cgroup_dirs.iter().find(|d| d.starts_with(&h.mount));
-        if userns {
+        if ns.userns || !ns.cgroupns {
             if let Some(own) = own {
                 mount(
                     Some(own),
@@ -212,6 +283,20 @@ fn cgroup(
                     NONE,
                 )
                 .at("bind cgroup at", &sub)?;
+                let wanted = flags & REMOUNT_FLAGS;
+                if !wanted.is_empty() {
+                    let t = root.open_in(&sub, libc::O_PATH).at("reopen", &sub)?;
+                    let fp = fd_path(&t);
+                    let keep = locked_flags(&fp) & !MsFlags::MS_RDONLY;
+                    mount(
+                        NONE,
+                        &fp,
+                        NONE,
+                        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | wanted | keep,
+                        NONE,
+                    )
+                    .at("remount cgroup bind with its options at", &sub)?;
+                }
             }
         } else if h.v2 {
             mount(Some("cgroup2"), &fd_path(&t), Some("cgroup2"), flags, NONE)

@@ -4,6 +4,7 @@ mod bad_input;
 mod cgroups;
 mod cli;
 mod common;
+mod engines;
 mod exec;
 mod hooks;
 mod lifecycle;

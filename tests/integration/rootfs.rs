@@ -357,3 +357,84 @@ fn recursive_atime_and_nosuid_attributes_reach_submounts() {
         }
     }
 }
+
+#[test]
+fn tmpfs_tmpcopyup_and_mode_of_the_covered_directory() {
+    // /etc is covered by a tmpfs that starts with a copy of it (runc's `tmpcopyup`);
+    // /home by a plain tmpfs, which takes the mode of the directory it covers, as runc.
+    let mut env = Env::new(&[
+        "sh",
+        "-c",
+        "cat /etc/passwd | head -1; echo new > /etc/new && cat /etc/new; \
+         stat -c '%a %n' /etc /etc/passwd /home; ls /home | wc -l; \
+         grep -E ' /(etc|home) ' /proc/mounts | cut -d' ' -f3,4 | cut -d, -f1",
+    ]);
+    env.push(
+        "/mounts",
+        json!({"destination": "/etc", "type": "tmpfs", "source": "tmpfs",
+               "options": ["nosuid", "nodev", "tmpcopyup"]}),
+    );
+    env.push(
+        "/mounts",
+        json!({"destination": "/home", "type": "tmpfs", "source": "tmpfs",
+               "options": ["nosuid", "ro"]}),
+    );
+    let out = env.run();
+    out.ok();
+    let host_etc = default_bundle().join("rootfs/etc");
+    let etc_mode = std::fs::metadata(&host_etc).unwrap().permissions();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        out.stdout,
+        format!(
+            "root:x:0:0:root:/root:/bin/sh\nnew\n{:o} /etc\n644 /etc/passwd\n755 /home\n0\ntmpfs rw\ntmpfs ro\n",
+            etc_mode.mode() & 0o7777
+        )
+    );
+    assert!(
+        !host_etc.join("new").exists(),
+        "the write went to the rootfs"
+    );
+}
+
+#[test]
+fn tmpcopyup_is_only_for_tmpfs() {
+    let mut env = Env::new(&["true"]);
+    env.push(
+        "/mounts",
+        json!({"destination": "/mnt", "type": "proc", "source": "proc",
+               "options": ["tmpcopyup"]}),
+    );
+    env.create(&env.id())
+        .fails_with(&["mounts[", "tmpcopyup is only for tmpfs mounts"]);
+}
+
+#[test]
+fn cgroup_mount_without_cgroup_namespace_binds_the_containers_own_cgroups() {
+    // As runc on v1: no cgroupns means binds of the container's own directories (what
+    // podman and Docker on a v1 host rely on to read their limits), never the host's root.
+    if !Path::new("/sys/fs/cgroup/pids/pids.max").exists()
+        && !Path::new("/sys/fs/cgroup/pids").is_dir()
+    {
+        eprintln!("skipped: no v1 pids hierarchy");
+        return;
+    }
+    let mut env = Env::new(&[
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/pids/pids.max; ls /sys/fs/cgroup/pids | grep -c '^berth$' || true; \
+         touch /sys/fs/cgroup/pids/x 2>/dev/null || echo ro",
+    ]);
+    let ns: Vec<serde_json::Value> = env.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["type"] != "cgroup")
+        .cloned()
+        .collect();
+    env.set("/linux/namespaces", json!(ns));
+    env.set("/linux/resources/pids", json!({"limit": 17}));
+    let out = env.run();
+    out.ok();
+    assert_eq!(out.stdout, "17\n0\nro\n");
+}

@@ -465,8 +465,22 @@ fn symlink_swapped_in_a_shared_volume_while_creating_stays_contained() {
         &ida,
     ])
     .ok();
+    // B has a rootfs of its own: what B creates through the symlink lands in B's root, and
+    // must not appear in the shared rootfs that other tests copy meanwhile.
+    let btmp = tempfile::tempdir().unwrap();
+    let broot = btmp.path().join("rootfs");
+    assert!(
+        Command::new("cp")
+            .arg("-a")
+            .arg(default_bundle().join("rootfs"))
+            .arg(&broot)
+            .status()
+            .unwrap()
+            .success()
+    );
     for _ in 0..20 {
         let mut b = Env::new(&["true"]);
+        b.set("/root/path", json!(broot));
         b.push("/mounts", json!({"destination": "/vol", "type": "bind", "source": vol.path(), "options": ["rbind"]}));
         b.push("/mounts", json!({"destination": format!("/vol/link/{marker}"), "type": "tmpfs", "source": "tmpfs"}));
         b.write_config();
@@ -480,6 +494,4 @@ fn symlink_swapped_in_a_shared_volume_while_creating_stays_contained() {
     }
     a.berth(&["delete", "--force", &ida]).ok();
     a.assert_clean(&ida);
-    // Whatever B created went into the shared rootfs (its root) or the volume.
-    let _ = std::fs::remove_dir(default_bundle().join("rootfs").join(&marker));
 }
