@@ -466,6 +466,11 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<(), Error> {
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
     let dir = ContainerDir::new(root, id)?;
     if !dir.exists() {
+        // Engines (containerd's shim, conmon) delete --force a container that is already
+        // gone; runc answers that with success, so do we.
+        if force {
+            return Ok(());
+        }
         return Err(state::StateError::NotFound(id.to_string()).into());
     }
     let _lock = dir.lock()?;
