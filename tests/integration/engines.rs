@@ -210,3 +210,9 @@ fn host_cgroup(pid: &str, controller: &str) -> PathBuf {
         .join(controller)
         .join(rel.trim_start_matches('/'))
 }
+
+/// The runtime the engines are given: berth, or another binary named by
+/// BERTH_ENGINE_RUNTIME (e.g. /usr/sbin/runc, to show a failure is berth's own).
+pub(crate) fn runtime() -> String {
+    std::env::var("BERTH_ENGINE_RUNTIME").unwrap_or_else(|_| crate::common::BIN.to_string())
+}

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{IMAGE, LIMIT, Scratch, image_dir, installed, ok, unique};
-use crate::common::{BIN, Out, run_cmd};
+use crate::common::{Out, run_cmd};
 
 struct Containerd {
     s: Scratch,
@@ -116,7 +116,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
     /// `ctr run --runc-binary berth OPTS IMAGE ID ARGS`
     fn run(&self, opts: &[&str], id: &str, args: &[&str]) -> Out {
-        let mut a = vec!["run", "--runc-binary", BIN];
+        let rt = crate::engines::runtime();
+        let mut a = vec!["run", "--runc-binary", rt.as_str()];
         a.extend_from_slice(opts);
         a.push(IMAGE);
         a.push(id);

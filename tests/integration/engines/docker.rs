@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{IMAGE, LIMIT, Scratch, host_cgroup, image_dir, installed, ok, unique, which};
-use crate::common::{BIN, Out, run_cmd};
+use crate::common::{Out, run_cmd};
 
 struct Docker {
     s: Scratch,
@@ -63,7 +63,7 @@ impl Docker {
             .arg("--cgroup-parent")
             .arg(format!("/{parent}"))
             .arg("--add-runtime")
-            .arg(format!("berth={BIN}"))
+            .arg(format!("berth={}", crate::engines::runtime()))
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(std::fs::File::create(&log).unwrap())

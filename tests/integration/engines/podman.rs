@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 
 use super::{IMAGE, LIMIT, Scratch, host_cgroup, image_dir, installed, ok, unique};
-use crate::common::{BIN, Out, run_cmd};
+use crate::common::{Out, run_cmd};
 
 struct Podman {
     s: Scratch,
@@ -63,7 +63,7 @@ network_config_dir = "{d}/networks"
             .arg("--runroot")
             .arg(d.join("run"))
             .arg("--runtime")
-            .arg(BIN);
+            .arg(crate::engines::runtime());
         c
     }
 
