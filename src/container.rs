@@ -133,6 +133,7 @@ fn absolute(p: &Path) -> Result<PathBuf, Error> {
 }
 
 pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error> {
+    logging::step("create: start");
     let dir = ContainerDir::new(root, id)?;
     let bundle = absolute(&opts.bundle)?;
     let spec = spec::load(&bundle)?;
@@ -193,6 +194,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
         })?),
         None => None,
     };
+    logging::step("create: config parsed and planned");
     dir.create(root)?;
     let mut guard = Teardown {
         dir: &dir,
@@ -203,6 +205,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     };
     state::make_fifo(&dir.fifo())?;
     let cg = Cgroups::create(id, plan.cgroups_path.as_deref())?;
+    logging::step("create: cgroups made");
     guard.cgroups = Some(cg.clone());
     if let Some(res) = &plan.resources {
         cgroups::apply(
@@ -231,6 +234,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
+    logging::step("create: init cloned");
     guard.child = Some(pid);
     drop(child_chan);
     drop(console);
@@ -248,6 +252,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
         namespaces::write_id_maps(pid, &plan.namespaces)?;
     }
     cg.add(pid.as_raw())?;
+    logging::step("create: maps and cgroup join done, Go sent");
     parent_chan.send(&Msg::Go {
         host_pid: pid.as_raw(),
     })?;
@@ -281,6 +286,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
         poststop: plan.hooks.poststop.clone(),
         use_terminal: plan.process.terminal,
     };
+    logging::step("create: init ready");
     dir.save(&st)?;
     if let Some(pf) = &opts.pid_file {
         write_pid_file(pf, pid.as_raw())?;
@@ -412,6 +418,7 @@ fn start_created(dir: &ContainerDir, st: &State) -> Result<(), Error> {
             break;
         }
     }
+    logging::step("start: exec confirmed by the FIFO");
     let _ = std::fs::remove_file(&fifo_path);
     match got.split_first() {
         Some((b'0', [])) => {}

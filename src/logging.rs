@@ -84,6 +84,18 @@ pub fn debug(msg: impl FnOnce() -> String) {
     }
 }
 
+/// `--debug` step timestamps: microseconds since the process started its command, so a
+/// run's cost can be read step by step (init-stub steps are logged by the stub itself).
+pub fn step(name: &str) {
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    if !debug_enabled() {
+        return;
+    }
+    let start = START.get_or_init(std::time::Instant::now);
+    let us = start.elapsed().as_micros();
+    debug(|| format!("step {name} +{us}us (pid {})", std::process::id()));
+}
+
 /// RFC 3339 in UTC, optionally with nanoseconds (as runc's `created`).
 pub fn rfc3339(t: SystemTime, nanos: bool) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();

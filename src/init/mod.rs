@@ -177,7 +177,9 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
         Msg::Go { host_pid } => host_pid,
         other => return Err(InitError::Msg(format!("sync: expected Go, got {other:?}"))),
     };
+    crate::logging::step("init: Go received");
     crate::namespaces::child_enter(&plan.namespaces)?;
+    crate::logging::step("init: namespaces entered");
     if !plan.no_new_keyring {
         join_session_keyring(&plan.id)?;
     }
@@ -200,6 +202,7 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
         process::oom_score_adj(adj)?;
     }
     let root = rootfs::prepare(plan, &a.cgroup_dirs, &a.idmapped)?;
+    crate::logging::step("init: mounts and devices done");
     let fifo = nix::fcntl::open(
         &a.fifo,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
@@ -226,6 +229,7 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
         )?;
     }
     rootfs::pivot(root, plan.no_pivot)?;
+    crate::logging::step("init: pivoted");
     rootfs::finalize(plan)?;
     for (k, v) in &plan.sysctl {
         let path = Path::new("/proc/sys").join(k.replace('.', "/"));
@@ -233,6 +237,7 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
             .map_err(|e| InitError::Msg(format!("sysctl {k}={v}: {e}")))?;
     }
     rootfs::protect(plan)?;
+    crate::logging::step("init: sysctl, masked and read-only paths done");
     if plan.process.terminal {
         rootfs::setup_console(a.console_socket, plan.process.console_size, true)?;
     }
