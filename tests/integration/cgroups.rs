@@ -22,20 +22,6 @@ fn cg(controller: &str, id: &str, file: &str) -> String {
     .to_string()
 }
 
-fn start_detached(env: &Env) -> String {
-    env.write_config();
-    let id = env.id();
-    env.berth(&[
-        "run",
-        "--detach",
-        "--bundle",
-        env.bundle.to_str().unwrap(),
-        &id,
-    ])
-    .ok();
-    id
-}
-
 fn stop(env: &Env, id: &str) {
     env.berth(&["delete", "--force", id]).ok();
     env.assert_clean(id);
@@ -56,7 +42,7 @@ fn every_v1_resource_is_written() {
                     "throttleWriteIOPSDevice": [{"major": 254, "minor": 0, "rate": 200}]},
         "hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}]
     }));
-    let id = start_detached(&env);
+    let id = env.start_detached();
     for (ctrl, file, want) in [
         ("memory", "memory.limit_in_bytes", "104857600"),
         ("memory", "memory.soft_limit_in_bytes", "52428800"),
@@ -102,7 +88,7 @@ fn unified_keys_on_the_cgroup2_mount() {
         "/linux/resources",
         json!({"unified": {"hugetlb.2MB.max": "4194304", "hugetlb.1GB.max": "0"}}),
     );
-    let id = start_detached(&env);
+    let id = env.start_detached();
     assert_eq!(cg("unified", &id, "hugetlb.2MB.max"), "4194304");
     assert_eq!(cg("unified", &id, "hugetlb.1GB.max"), "0");
     stop(&env, &id);
@@ -131,7 +117,7 @@ fn memory_limit_oom_kills_the_process_that_exceeds_it() {
 fn pids_limit_stops_a_fork_bomb() {
     let mut env = Env::new(&["sh", "-c", "while :; do sleep 5 & done 2>/dev/null"]);
     env.set("/linux/resources/pids", json!({"limit": 10}));
-    let id = start_detached(&env);
+    let id = env.start_detached();
     std::thread::sleep(Duration::from_millis(500));
     let current: u32 = cg("pids", &id, "pids.current").parse().unwrap();
     assert!(current <= 10, "{current} processes despite pids.limit 10");
@@ -185,7 +171,7 @@ fn update_changes_live_limits() {
         "/linux/resources",
         json!({"memory": {"limit": 104857600}, "pids": {"limit": 100}}),
     );
-    let id = start_detached(&env);
+    let id = env.start_detached();
     env.berth(&[
         "update",
         "--memory",
@@ -232,7 +218,7 @@ fn pause_freezes_and_resume_continues() {
         "-c",
         "i=0; while :; do i=$((i+1)); echo $i > /out/n; sleep 0.01; done",
     ]);
-    let id = start_detached(&env);
+    let id = env.start_detached();
     std::thread::sleep(Duration::from_millis(200));
     env.berth(&["pause", &id]).ok();
     assert_eq!(env.status(&id), "paused");
@@ -254,7 +240,7 @@ fn pause_freezes_and_resume_continues() {
 fn ps_lists_the_containers_processes() {
     // "; true" keeps the shell alive (busybox sh execs a last simple command).
     let env = Env::new(&["sh", "-c", "sleep 100 & sleep 100; true"]);
-    let id = start_detached(&env);
+    let id = env.start_detached();
     std::thread::sleep(Duration::from_millis(200));
     let st: Value = serde_json::from_str(&env.berth(&["state", &id]).stdout).unwrap();
     let pids: Vec<i64> =
@@ -286,7 +272,7 @@ fn events_stats_prints_parseable_json() {
         "/linux/resources",
         json!({"memory": {"limit": 104857600}, "pids": {"limit": 64}}),
     );
-    let id = start_detached(&env);
+    let id = env.start_detached();
     let out = env.berth(&["events", "--stats", &id]);
     out.ok();
     let v: Value = serde_json::from_str(out.stdout.trim()).expect("one JSON object");
@@ -302,7 +288,7 @@ fn events_stats_prints_parseable_json() {
 #[test]
 fn events_streams_until_the_container_stops() {
     let env = Env::new(&["sleep", "1"]);
-    let id = start_detached(&env);
+    let id = env.start_detached();
     let out = env.berth(&["events", "--interval", "200ms", &id]);
     out.ok();
     let lines: Vec<Value> = out
@@ -377,7 +363,7 @@ fn cgroups_path_absolute_relative_and_preexisting() {
     let mut env = Env::new(&["sleep", "100"]);
     let tag = format!("berth-abs-{}", std::process::id());
     env.set("/linux/cgroupsPath", json!(format!("/{tag}/c")));
-    let id = start_detached(&env);
+    let id = env.start_detached();
     for ctrl in ["memory", "pids", "cpu", "unified"] {
         assert!(
             Path::new("/sys/fs/cgroup")
@@ -413,7 +399,7 @@ fn cgroups_path_absolute_relative_and_preexisting() {
     let mut env = Env::new(&["sleep", "100"]);
     let rel = format!("berth-rel-{}", std::process::id());
     env.set("/linux/cgroupsPath", json!(rel));
-    let id = start_detached(&env);
+    let id = env.start_detached();
     let mem_dir = Path::new("/sys/fs/cgroup/memory")
         .join(mem_own.trim_start_matches('/'))
         .join(&rel);
@@ -429,7 +415,7 @@ fn cgroups_path_absolute_relative_and_preexisting() {
         "/linux/cgroupsPath",
         json!(format!("/{}", pre.file_name().unwrap().to_str().unwrap())),
     );
-    let id = start_detached(&env);
+    let id = env.start_detached();
     assert_eq!(
         std::fs::read_to_string(pre.join("cgroup.procs"))
             .unwrap()
@@ -488,7 +474,7 @@ fn events_reports_an_oom_kill() {
         "/linux/resources/memory",
         json!({"limit": 16777216, "swap": 16777216}),
     );
-    let id = start_detached(&env);
+    let id = env.start_detached();
     let out = env.berth(&["events", "--interval", "100ms", &id]);
     out.ok();
     let types: Vec<String> = out

@@ -238,6 +238,34 @@ impl Env {
         out
     }
 
+    /// Writes config.json, starts a container detached (`run --detach`), returns its id.
+    pub fn start_detached(&self) -> String {
+        self.write_config();
+        let id = self.id();
+        self.berth(&[
+            "run",
+            "--detach",
+            "--bundle",
+            self.bundle.to_str().unwrap(),
+            &id,
+        ])
+        .ok();
+        id
+    }
+
+    /// A private copy of the default rootfs at <bundle>/rootfs, for tests that change it.
+    pub fn private_rootfs(&self) -> PathBuf {
+        let rootfs = self.bundle.join("rootfs");
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg(default_bundle().join("rootfs"))
+            .arg(&rootfs)
+            .status()
+            .unwrap();
+        assert!(st.success(), "copying the rootfs failed");
+        rootfs
+    }
+
     /// Writes config.json and creates container `id`.
     pub fn create(&self, id: &str) -> Out {
         self.write_config();

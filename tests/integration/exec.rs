@@ -6,20 +6,6 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-fn running(env: &Env) -> String {
-    env.write_config();
-    let id = env.id();
-    env.berth(&[
-        "run",
-        "--detach",
-        "--bundle",
-        env.bundle.to_str().unwrap(),
-        &id,
-    ])
-    .ok();
-    id
-}
-
 fn ns_of(pid: i64, kind: &str) -> String {
     std::fs::read_link(format!("/proc/{pid}/ns/{kind}"))
         .unwrap()
@@ -31,7 +17,7 @@ fn ns_of(pid: i64, kind: &str) -> String {
 fn exec_joins_namespaces_and_cgroups_and_returns_the_exit_code() {
     let mut env = Env::new(&["sleep", "100"]);
     env.set("/hostname", json!("exec-host"));
-    let id = running(&env);
+    let id = env.start_detached();
     let st: Value = serde_json::from_str(&env.berth(&["state", &id]).stdout).unwrap();
     let init = st["pid"].as_i64().unwrap();
     let script = "echo $$ > /out/pid; hostname; for k in pid net ipc uts mnt cgroup; do readlink /proc/self/ns/$k; done; exit 7";
@@ -64,7 +50,7 @@ fn exec_joins_namespaces_and_cgroups_and_returns_the_exit_code() {
 #[test]
 fn exec_process_is_in_the_container_cgroup() {
     let env = Env::new(&["sleep", "100"]);
-    let id = running(&env);
+    let id = env.start_detached();
     env.berth(&["exec", "--detach", &id, "sleep", "50"]).ok();
     std::thread::sleep(Duration::from_millis(200));
     let pids: Vec<i64> =
@@ -77,7 +63,7 @@ fn exec_process_is_in_the_container_cgroup() {
 #[test]
 fn exec_overrides_env_user_cwd_and_caps() {
     let env = Env::new(&["sleep", "100"]);
-    let id = running(&env);
+    let id = env.start_detached();
     let out = env.berth(&[
         "exec",
         "-e",
@@ -117,7 +103,7 @@ fn exec_overrides_env_user_cwd_and_caps() {
 #[test]
 fn exec_with_a_process_file() {
     let env = Env::new(&["sleep", "100"]);
-    let id = running(&env);
+    let id = env.start_detached();
     let p = env.tmp.path().join("process.json");
     std::fs::write(&p, serde_json::to_vec(&json!({
         "args": ["sh", "-c", "echo $X; id -u"], "env": ["X=from-file", "PATH=/bin"], "cwd": "/", "user": {"uid": 5, "gid": 5}
@@ -138,7 +124,7 @@ fn exec_with_a_process_file() {
 #[test]
 fn exec_errors() {
     let env = Env::new(&["sleep", "100"]);
-    let id = running(&env);
+    let id = env.start_detached();
     env.berth(&["exec", &id, "no-such-binary"])
         .fails_with(&["executable file not found"]);
     env.berth(&["exec", &id]).fails_with(&["no command"]);
@@ -173,7 +159,7 @@ fn exec_errors() {
 fn exec_in_a_user_namespaced_container() {
     let mut env = Env::new(&["sleep", "100"]);
     env.with_userns(100000, 100000);
-    let id = running(&env);
+    let id = env.start_detached();
     let out = env.berth(&["exec", &id, "sh", "-c", "cat /proc/self/uid_map; id -u"]);
     out.ok();
     let l: Vec<String> = out

@@ -192,16 +192,7 @@ fn mount_propagation_options() {
 #[test]
 fn symlinks_in_the_rootfs_cannot_redirect_mounts_outside_it() {
     let mut env = Env::new(&["sh", "-c", "cat /proc/self/mountinfo"]);
-    let rootfs = env.bundle.join("rootfs");
-    assert!(
-        Command::new("cp")
-            .arg("-a")
-            .arg(default_bundle().join("rootfs"))
-            .arg(&rootfs)
-            .status()
-            .unwrap()
-            .success()
-    );
+    let rootfs = env.private_rootfs();
     let victim = tempfile::tempdir().unwrap();
     // An absolute symlink and a ../ symlink, both aiming at a host directory.
     std::os::unix::fs::symlink(victim.path(), rootfs.join("abs")).unwrap();

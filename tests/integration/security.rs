@@ -164,16 +164,7 @@ fn symlinked_mount_destination_into_proc_stays_in_the_container() {
     // symlink planted in the image. It resolves inside the container's root — here into the
     // container's own procfs, where nothing can be created — never on the host.
     let mut env = Env::new(&["true"]);
-    let rootfs = env.bundle.join("rootfs");
-    assert!(
-        Command::new("cp")
-            .arg("-a")
-            .arg(default_bundle().join("rootfs"))
-            .arg(&rootfs)
-            .status()
-            .unwrap()
-            .success()
-    );
+    let rootfs = env.private_rootfs();
     std::os::unix::fs::symlink("/proc/sys/kernel", rootfs.join("evil")).unwrap();
     env.set("/root/path", json!(rootfs));
     env.push(
@@ -307,16 +298,7 @@ fn cve_2025_52565_planted_dev_console_symlink_is_not_followed() {
         "-c",
         "echo via-console > /dev/console; cat /etc/target; echo done",
     ]);
-    let rootfs = env.bundle.join("rootfs");
-    assert!(
-        Command::new("cp")
-            .arg("-a")
-            .arg(default_bundle().join("rootfs"))
-            .arg(&rootfs)
-            .status()
-            .unwrap()
-            .success()
-    );
+    let rootfs = env.private_rootfs();
     std::fs::write(rootfs.join("etc/target"), "original\n").unwrap();
     std::os::unix::fs::symlink("/etc/target", rootfs.join("dev/console")).unwrap();
     env.set("/root", json!({"path": rootfs, "readonly": false}));
