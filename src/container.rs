@@ -114,15 +114,7 @@ impl Drop for Teardown<'_> {
 }
 
 fn hook_state(plan: &Plan, pid: i32, status: Status) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "ociVersion": plan.oci_version,
-        "id": plan.id,
-        "status": status.as_str(),
-        "pid": pid,
-        "bundle": plan.bundle,
-        "annotations": plan.annotations,
-    }))
-    .unwrap_or_default()
+    serde_json::to_vec(&plan.state(pid, status.as_str())).unwrap_or_default()
 }
 
 fn absolute(p: &Path) -> Result<PathBuf, Error> {
@@ -226,7 +218,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
                 chan: child_chan,
                 fifo: dir.fifo(),
                 console_socket: console.as_ref().map(|c| c.as_raw_fd()),
-                cgroup_dirs: cg.joined.clone(),
+                cgroups: &cg,
                 preserve_fds,
                 seccomp_socket: seccomp_agent.as_ref().map(|c| c.as_raw_fd()),
                 idmapped,
@@ -284,7 +276,6 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
         cgroup_joined: cg.joined.clone(),
         poststart: plan.hooks.poststart.clone(),
         poststop: plan.hooks.poststop.clone(),
-        use_terminal: plan.process.terminal,
     };
     logging::step("create: init ready");
     dir.save(&st)?;

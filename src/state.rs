@@ -86,9 +86,6 @@ pub struct State {
     pub poststart: Vec<Hook>,
     #[serde(default)]
     pub poststop: Vec<Hook>,
-    /// `/proc/<pid>/ns/*` paths are re-derived from pid; kept for exec.
-    #[serde(default)]
-    pub use_terminal: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -45,7 +45,7 @@ pub struct InitArgs<'a> {
     pub chan: Channel,
     pub fifo: PathBuf,
     pub console_socket: Option<RawFd>,
-    pub cgroup_dirs: Vec<PathBuf>,
+    pub cgroups: &'a crate::cgroups::Cgroups,
     pub preserve_fds: u32,
     /// Connected to linux.seccomp.listenerPath by the parent (the path is a host path).
     pub seccomp_socket: Option<RawFd>,
@@ -121,26 +121,15 @@ struct Ready {
     host_pid: i32,
 }
 
-fn state_value(plan: &Plan, pid: i32, status: &str) -> serde_json::Value {
-    serde_json::json!({
-        "ociVersion": plan.oci_version,
-        "id": plan.id,
-        "status": status,
-        "pid": pid,
-        "bundle": plan.bundle,
-        "annotations": plan.annotations,
-    })
-}
-
 fn state_json(plan: &Plan, pid: i32, status: &str) -> Vec<u8> {
-    serde_json::to_vec(&state_value(plan, pid, status)).unwrap_or_default()
+    serde_json::to_vec(&plan.state(pid, status)).unwrap_or_default()
 }
 
 fn seccomp_load<'a>(plan: &'a Plan, socket: Option<RawFd>, pid: i32) -> Option<SeccompLoad<'a>> {
     plan.seccomp.as_ref().map(|s| SeccompLoad {
         plan: s,
         socket,
-        state: state_value(plan, pid, "creating"),
+        state: plan.state(pid, "creating"),
         pid,
     })
 }
@@ -201,7 +190,7 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     if let Some(adj) = plan.process.oom_score_adj {
         process::oom_score_adj(adj)?;
     }
-    let root = rootfs::prepare(plan, &a.cgroup_dirs, &a.idmapped)?;
+    let root = rootfs::prepare(plan, a.cgroups, &a.idmapped)?;
     crate::logging::step("init: mounts and devices done");
     let fifo = nix::fcntl::open(
         &a.fifo,

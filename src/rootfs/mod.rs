@@ -44,7 +44,7 @@ const NONE: Option<&str> = None;
 /// Everything before pivot_root; runs in the container's fresh mount namespace.
 pub fn prepare(
     plan: &Plan,
-    cgroup_dirs: &[PathBuf],
+    cgroups: &crate::cgroups::Cgroups,
     idmapped: &[(usize, std::os::fd::OwnedFd)],
 ) -> Result<Root, RootfsError> {
     // Stop our mounts from propagating back to the host (and make pivot_root legal);
@@ -71,7 +71,7 @@ pub fn prepare(
             .iter()
             .find(|(i, _)| *i == m.index)
             .map(|(_, fd)| fd);
-        mounts::mount_one(&root, m, ns, cgroup_dirs, tree)?;
+        mounts::mount_one(&root, m, ns, cgroups, tree)?;
     }
     let dev_is_bind = plan
         .mounts

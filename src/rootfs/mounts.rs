@@ -33,13 +33,13 @@ pub fn mount_one(
     root: &Root,
     m: &MountPlan,
     ns: NsView,
-    cgroup_dirs: &[PathBuf],
+    cgroups: &crate::cgroups::Cgroups,
     idmapped: Option<&std::os::fd::OwnedFd>,
 ) -> Result<(), RootfsError> {
     let dest = m.destination.as_path();
     match &m.kind {
         MountKind::Bind => bind(root, m, idmapped)?,
-        MountKind::Fs(t) if t == "cgroup" || t == "cgroup2" => cgroup(root, m, ns, cgroup_dirs)?,
+        MountKind::Fs(t) if t == "cgroup" || t == "cgroup2" => cgroup(root, m, ns, cgroups)?,
         MountKind::Fs(t) if t == "tmpfs" => tmpfs(root, m)?,
         MountKind::Fs(t) => {
             let target = ensure_for(root, dest, true)?;
@@ -243,10 +243,11 @@ fn cgroup(
     root: &Root,
     m: &MountPlan,
     ns: NsView,
-    cgroup_dirs: &[PathBuf],
+    cgroups: &crate::cgroups::Cgroups,
 ) -> Result<(), RootfsError> {
     let dest = m.destination.as_path();
-    let hs = crate::cgroups::hierarchies().unwrap_or_default();
+    // The parent read these before cloning us: no second read of mountinfo.
+    let hs = &cgroups.hierarchies;
     let flags = m.options.flags & !MsFlags::MS_REMOUNT;
     let target = ensure_for(root, dest, true)?;
     let v1: Vec<_> = hs.iter().filter(|h| !h.v2).collect();
@@ -268,11 +269,11 @@ fn cgroup(
         Some("mode=755"),
     )
     .at("mount cgroup tmpfs at", dest)?;
-    for h in &hs {
+    for h in hs {
         let name = h.mount.file_name().map(PathBuf::from).unwrap_or_default();
         let sub = dest.join(&name);
         let t = ensure_for(root, &sub, true)?;
-        let own = cgroup_dirs.iter().find(|d| d.starts_with(&h.mount));
+        let own = cgroups.joined.iter().find(|d| d.starts_with(&h.mount));
         if ns.userns || !ns.cgroupns {
             if let Some(own) = own {
                 mount(

@@ -4,8 +4,6 @@
 pub mod sealed;
 pub mod seccomp;
 
-use std::path::PathBuf;
-
 use caps::{CapSet, Capability};
 use nix::errno::Errno;
 use nix::unistd::{Gid, Uid};
@@ -30,8 +28,6 @@ pub enum SecurityError {
         step: String,
         source: caps::errors::CapsError,
     },
-    #[error("{0}")]
-    Path(String, PathBuf),
 }
 
 fn sys(step: impl Into<String>) -> impl FnOnce(Errno) -> SecurityError {

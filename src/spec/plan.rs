@@ -40,6 +40,20 @@ pub struct Plan {
 }
 
 /// A compiled seccomp profile and where its notification listener goes.
+impl Plan {
+    /// The OCI state (runtime.md "State") hooks and the seccomp agent receive.
+    pub fn state(&self, pid: i32, status: &str) -> serde_json::Value {
+        serde_json::json!({
+            "ociVersion": self.oci_version,
+            "id": self.id,
+            "status": status,
+            "pid": pid,
+            "bundle": self.bundle,
+            "annotations": self.annotations,
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SeccompPlan {
     pub compiled: crate::security::seccomp::Compiled,
