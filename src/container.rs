@@ -339,6 +339,25 @@ pub fn pidfd_for(st: &State) -> Option<OwnedFd> {
     state::is_alive(st).then_some(fd)
 }
 
+/// Signals the process behind a pidfd (never a reused pid).
+fn send_signal(pidfd: &OwnedFd, sig: i32) -> nix::Result<()> {
+    // SAFETY: pidfd_send_signal on a pidfd we own; no siginfo.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<u8>(),
+            0,
+        )
+    };
+    if r < 0 {
+        Err(nix::Error::last())
+    } else {
+        Ok(())
+    }
+}
+
 /// poll(2) for readability; the index of the first ready fd, None on timeout.
 pub fn poll_readable(fds: &[BorrowedFd], timeout_ms: i32) -> Option<usize> {
     let mut pfds: Vec<libc::pollfd> = fds
@@ -442,22 +461,8 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<(), Error> {
     }
     let pidfd =
         pidfd_for(&st).ok_or_else(|| Error::Msg(format!("container {id} is not running")))?;
-    // SAFETY: pidfd_send_signal on a pidfd we own; no siginfo.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            sig,
-            std::ptr::null::<u8>(),
-            0,
-        )
-    };
-    if r < 0 {
-        return Err(Error::Msg(format!(
-            "kill container {id} with signal {sig}: {}",
-            nix::Error::last()
-        )));
-    }
+    send_signal(&pidfd, sig)
+        .map_err(|e| Error::Msg(format!("kill container {id} with signal {sig}: {e}")))?;
     Ok(())
 }
 
@@ -505,16 +510,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
 fn stop(st: &State) {
     let Some(pidfd) = pidfd_for(st) else { return };
     cgroups::kill_all(&st.cgroup_joined, libc::SIGKILL);
-    // SAFETY: pidfd_send_signal on a pidfd we own.
-    unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            libc::SIGKILL,
-            std::ptr::null::<u8>(),
-            0,
-        )
-    };
+    let _ = send_signal(&pidfd, libc::SIGKILL);
     poll_readable(&[pidfd.as_fd()], 10_000);
 }
 
@@ -597,16 +593,7 @@ pub(crate) fn wait_forwarding(
                         // Our terminal changed size: the container's pty follows.
                         (libc::SIGWINCH, Some(m)) => crate::console::sync_size(m.as_fd()),
                         _ => {
-                            // SAFETY: pidfd_send_signal to our own child.
-                            unsafe {
-                                libc::syscall(
-                                    libc::SYS_pidfd_send_signal,
-                                    pidfd.as_raw_fd(),
-                                    sig,
-                                    std::ptr::null::<u8>(),
-                                    0,
-                                )
-                            };
+                            let _ = send_signal(pidfd, sig);
                         }
                     }
                 }
@@ -637,6 +624,24 @@ pub(crate) fn wait_forwarding(
     }
 }
 
+/// [`wait_forwarding`] for a process that may have an interactive terminal: its pty master
+/// arrives on our end of the internal console socket, and our terminal goes raw meanwhile.
+pub(crate) fn wait_attached(
+    pid: Pid,
+    pidfd: &OwnedFd,
+    set: &SigSet,
+    console: Option<&UnixStream>,
+) -> Result<i32, Error> {
+    let master = match console {
+        Some(sock) => Some(
+            crate::console::recv_master(sock).map_err(|e| Error::Msg(format!("console: {e}")))?,
+        ),
+        None => None,
+    };
+    let _raw = master.as_ref().map(|_| crate::console::RawMode::enter());
+    wait_forwarding(pid, pidfd, set, master.as_ref())
+}
+
 /// create + start, then (unless detached) wait forwarding signals, delete, and return the
 /// container's exit code (128+N when killed by signal N).
 pub fn run(root: &Path, id: &str, opts: &RunOpts) -> Result<i32, Error> {
@@ -657,16 +662,7 @@ pub fn run(root: &Path, id: &str, opts: &RunOpts) -> Result<i32, Error> {
     if opts.detach {
         return Ok(0);
     }
-    // Interactive terminal: the pty master arrived on our console socket during create.
-    let master = match &c.console {
-        Some(sock) => Some(
-            crate::console::recv_master(sock).map_err(|e| Error::Msg(format!("console: {e}")))?,
-        ),
-        None => None,
-    };
-    let raw = master.as_ref().map(|_| crate::console::RawMode::enter());
-    let code = wait_forwarding(c.pid, &c.pidfd, &set, master.as_ref())?;
-    drop(raw);
+    let code = wait_attached(c.pid, &c.pidfd, &set, c.console.as_ref())?;
     if !opts.keep {
         destroy(&c.dir, &c.state)?;
     }

@@ -185,15 +185,7 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
     if o.detach {
         return Ok(0);
     }
-    let master = match &console_rx {
-        Some(sock) => Some(
-            crate::console::recv_master(sock).map_err(|e| Error::Msg(format!("console: {e}")))?,
-        ),
-        None => None,
-    };
-    let raw = master.as_ref().map(|_| crate::console::RawMode::enter());
-    let code = container::wait_forwarding(pid, &pidfd, &set, master.as_ref())?;
-    drop(raw);
+    let code = container::wait_attached(pid, &pidfd, &set, console_rx.as_ref())?;
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     Ok(code)
 }

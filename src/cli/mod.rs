@@ -48,6 +48,13 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// Output format of `list` and `ps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
