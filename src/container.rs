@@ -40,6 +40,10 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// runc's wording: containerd's shim recognises "container not running" in a failed
+    /// kill and treats it as "the process already finished".
+    #[error("container not running: {0}")]
+    NotRunning(String),
     #[error("{0}")]
     Msg(String),
 }
@@ -451,16 +455,17 @@ fn start_created(dir: &ContainerDir, st: &State) -> Result<(), Error> {
 pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<(), Error> {
     let dir = ContainerDir::new(root, id)?;
     let st = dir.load()?;
-    let status = state::status(&dir, &st);
-    if status == Status::Stopped {
-        return Err(Error::Msg(format!("container {id} is not running")));
-    }
     if all {
+        // Also after the init exited, as runc: containerd's shim sends `kill --all KILL`
+        // when the init of a container sharing its pod's pid namespace has exited, to
+        // reap what it left in the cgroup. The cgroup holds only the container's processes.
         cgroups::kill_all(&st.cgroup_joined, sig);
         return Ok(());
     }
-    let pidfd =
-        pidfd_for(&st).ok_or_else(|| Error::Msg(format!("container {id} is not running")))?;
+    if state::status(&dir, &st) == Status::Stopped {
+        return Err(Error::NotRunning(id.to_string()));
+    }
+    let pidfd = pidfd_for(&st).ok_or_else(|| Error::NotRunning(id.to_string()))?;
     send_signal(&pidfd, sig)
         .map_err(|e| Error::Msg(format!("kill container {id} with signal {sig}: {e}")))?;
     Ok(())

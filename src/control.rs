@@ -58,7 +58,7 @@ pub fn resume(root: &Path, id: &str) -> Result<(), Error> {
 pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>, Error> {
     let (_, st, status) = load_live(root, id)?;
     if status == Status::Stopped {
-        return Err(Error::Msg(format!("container {id} is not running")));
+        return Err(Error::NotRunning(id.to_string()));
     }
     Ok(cgroups::pids(&st.cgroup_joined))
 }
@@ -135,7 +135,7 @@ pub fn events(
 ) -> Result<(), Error> {
     let (dir, st, status) = load_live(root, id)?;
     if status == Status::Stopped {
-        return Err(Error::Msg(format!("container {id} is not running")));
+        return Err(Error::NotRunning(id.to_string()));
     }
     let emit = |out: &mut dyn std::io::Write, v: serde_json::Value| -> Result<(), Error> {
         writeln!(out, "{v}")

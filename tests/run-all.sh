@@ -18,6 +18,8 @@ need=()
 # podman's real seccomp profile, and static libc for the seccomp probe the tests build.
 [ -f /usr/share/containers/seccomp.json ] || need+=(golang-github-containers-common)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
+# protoc: the CRI test's gRPC client (k8s-cri) generates its code from .proto at build time.
+command -v protoc >/dev/null || need+=(protobuf-compiler)
 # The engines the end-to-end tests (tests/integration/engines.rs) drive berth with. Best
 # effort: where they cannot be installed those tests skip and say why.
 engines=()

@@ -14,7 +14,8 @@
 //! What the engines still leave on the host, by their own design: containerd's shims put
 //! sockets in /run/containerd/s and ctr its fifos in /run/containerd/fifo (fixed paths in
 //! containerd 1.6); podman keeps its parent cgroup /libpod_parent, as with any runtime.
-//! The CRI path is not covered: Debian 12 packages no CRI client (crictl).
+//! The CRI path (Kubernetes) is driven by a gRPC client in the test itself (`cri.rs`):
+//! Debian 12 packages no crictl.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant};
 use super::common::{Out, run_cmd};
 
 mod containerd;
+mod cri;
 mod docker;
 mod podman;
 

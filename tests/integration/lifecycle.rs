@@ -88,8 +88,12 @@ fn kill_accepts_names_and_numbers() {
     env.berth(&["kill", &id, "15"]).ok();
     env.wait_status(&id, "stopped");
     assert_eq!(env.read_out("sig"), "usr1\nusr1\nterm\n");
+    // runc's wording, which containerd's shim matches to mean "already finished".
     env.berth(&["kill", &id, "KILL"])
-        .fails_with(&["not running"]);
+        .fails_with(&["container not running"]);
+    // --all still succeeds once the init is gone (the shim reaps a shared-pid-ns
+    // container's leftovers that way), as runc.
+    env.berth(&["kill", "--all", &id, "KILL"]).ok();
     env.berth(&["kill", &id, "NOSUCH"])
         .fails_with(&["unknown signal"]);
     env.berth(&["delete", &id]).ok();

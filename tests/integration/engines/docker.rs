@@ -203,6 +203,25 @@ fn detached_exec_pause_stop_logs_rm() {
     let mem = host_cgroup(pid.stdout.trim(), "memory").join("memory.limit_in_bytes");
     assert_eq!(std::fs::read_to_string(mem).unwrap(), "67108864\n");
     ok(&dk.docker(&["top", &name]), "docker top");
+    // stats read berth's `events --stats`; the limit is the container's.
+    let o = dk.docker(&["stats", "--no-stream", "--format", "{{.MemUsage}}", &name]);
+    ok(&o, "docker stats --no-stream");
+    assert!(o.stdout.trim().ends_with("/ 64MiB"), "{}", o.stdout);
+    // update goes through `berth update` (memory and swap together, raised past the old
+    // swap limit, so the order of the writes matters).
+    ok(
+        &dk.docker(&["update", "--memory", "96m", "--memory-swap", "192m", &name]),
+        "docker update --memory",
+    );
+    let cg = host_cgroup(pid.stdout.trim(), "memory");
+    assert_eq!(
+        std::fs::read_to_string(cg.join("memory.limit_in_bytes")).unwrap(),
+        "100663296\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(cg.join("memory.memsw.limit_in_bytes")).unwrap(),
+        "201326592\n"
+    );
     ok(&dk.docker(&["pause", &name]), "docker pause");
     let st = dk.docker(&["inspect", "-f", "{{.State.Status}}", &name]);
     assert_eq!(st.stdout.trim(), "paused");
