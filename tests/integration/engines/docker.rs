@@ -156,6 +156,25 @@ fn run_exit_code_output_and_options() {
     let o = dk.sh(&[], "cat /sys/fs/cgroup/cpu/cpu.shares");
     ok(&o, "docker run");
     assert_eq!(o.stdout, "1024\n");
+    // Volumes: a host directory read-write, and read-only.
+    let host = dk.s.path().join("vol");
+    std::fs::create_dir(&host).unwrap();
+    std::fs::write(host.join("in"), "from-host\n").unwrap();
+    let rw = format!("{}:/data", host.display());
+    let o = dk.sh(
+        &["-v", &rw],
+        "cat /data/in; echo from-container > /data/out",
+    );
+    ok(&o, "docker run -v");
+    assert_eq!(o.stdout, "from-host\n");
+    assert_eq!(
+        std::fs::read_to_string(host.join("out")).unwrap(),
+        "from-container\n"
+    );
+    let ro = format!("{}:/data:ro", host.display());
+    let o = dk.sh(&["-v", &ro], "touch /data/x 2>/dev/null || echo vol-ro");
+    ok(&o, "docker run -v :ro");
+    assert_eq!(o.stdout, "vol-ro\n");
     let o = dk.sh(&["-t"], "tty");
     ok(&o, "docker run -t");
     assert_eq!(o.stdout, "/dev/pts/0\r\n");
