@@ -199,12 +199,23 @@ pub fn cases() -> Vec<Case> {
         cap_case("permitted", "CapPrm"),
         cap_case("inheritable", "CapInh"),
         cap_case("ambient", "CapAmb"),
-        case("process.capabilities.subset", CAPS, "capabilities … sets of capabilities for the process", |env| {
+        case("process.capabilities.distinct-sets", CAPS, "capabilities (object, OPTIONAL) is an object containing arrays that specifies the sets of capabilities for the process.", |env| {
+            // A non-root user keeps across execve only its ambient set (in permitted and
+            // effective); bounding and inheritable are kept as configured.
             let r = env.inspect(&[], |b| {
-                b.process()["capabilities"] = json!({ "bounding": ["CAP_KILL", "CAP_CHOWN"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL", "CAP_CHOWN"] });
+                b.process()["user"] = json!({ "uid": 1000, "gid": 1000 });
+                b.process()["capabilities"] = json!({
+                    "bounding": ["CAP_KILL", "CAP_CHOWN", "CAP_SETUID"],
+                    "permitted": ["CAP_KILL", "CAP_CHOWN"],
+                    "inheritable": ["CAP_KILL", "CAP_CHOWN"],
+                    "effective": ["CAP_KILL", "CAP_CHOWN"],
+                    "ambient": ["CAP_KILL"],
+                });
             })?;
-            let (e, p, bnd, a) = (hex(status(&r, "CapEff")), hex(status(&r, "CapPrm")), hex(status(&r, "CapBnd")), hex(status(&r, "CapAmb")));
-            ensure(e == cap_mask(&["CAP_KILL"]) && p == cap_mask(&["CAP_KILL", "CAP_CHOWN"]) && bnd == p && a == 0, || format!("eff {e:x} prm {p:x} bnd {bnd:x} amb {a:x}"))
+            let (e, p, bnd, i, a) = (hex(status(&r, "CapEff")), hex(status(&r, "CapPrm")), hex(status(&r, "CapBnd")), hex(status(&r, "CapInh")), hex(status(&r, "CapAmb")));
+            let kill = cap_mask(&["CAP_KILL"]);
+            let ok = e == kill && p == kill && a == kill && i == cap_mask(&["CAP_KILL", "CAP_CHOWN"]) && bnd == cap_mask(&["CAP_KILL", "CAP_CHOWN", "CAP_SETUID"]);
+            ensure(ok, || format!("eff {e:x} prm {p:x} inh {i:x} amb {a:x} bnd {bnd:x}"))
         }),
         case("process.capabilities.unknown", CAPS, "Any value which cannot be mapped to a relevant kernel interface, or cannot be granted otherwise MUST cause an error.", |env| {
             errorish(env, |b| b.process()["capabilities"]["bounding"] = json!(["CAP_KILL", "CAP_NO_SUCH_THING"]))

@@ -241,7 +241,7 @@ pub fn cases() -> Vec<Case> {
     }));
     v.push(case("hooks.timeout", HOOKS, "timeout (int, OPTIONAL) is the number of seconds before aborting the hook. If set, timeout MUST be greater than zero.", |env| {
         let (mut b, _) = hooked(env, &[])?;
-        b.cfg["hooks"]["createRuntime"] = json!([{ "path": "/bin/sh", "args": ["sh", "-c", "cat >/dev/null; sleep 30"], "timeout": 1 }]);
+        b.cfg["hooks"]["createRuntime"] = json!([{ "path": "/bin/sh", "args": ["sh", "-c", "cat >/dev/null; exec sleep 30"], "timeout": 1 }]);
         b.write()?;
         let id = env.id();
         let t = Instant::now();

@@ -114,3 +114,15 @@ pub fn mount_opts(line: &str) -> Vec<String> {
 pub fn mount_fstype(line: &str) -> String {
     line.split(" - ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or("").to_owned()
 }
+
+/// Whether PID is a live process (a zombie waiting for its reaper counts as gone: it runs
+/// nothing and holds nothing but its pid).
+pub fn alive(pid: i64) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/status")) {
+        Ok(s) => !s.lines().any(|l| l.starts_with("State:") && l.contains('Z')),
+        Err(_) => false,
+    }
+}

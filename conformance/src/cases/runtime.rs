@@ -244,7 +244,7 @@ pub fn cases() -> Vec<Case> {
             env.wait_status(&id, "stopped")?;
             env.delete(&id)?;
             failing_cmd(env, &["state", &id])?;
-            ensure(!std::path::Path::new(&format!("/proc/{pid}")).exists() || pid == 0, || format!("process {pid} still exists"))
+            ensure(!super::alive(pid), || format!("process {pid} still exists"))
         }),
         case("delete.removes-cgroup", DELETE, "Deleting a container MUST delete the resources that were created during the create step.", |env| {
             let cg = env.cgroup_path();
@@ -303,7 +303,7 @@ pub fn cases() -> Vec<Case> {
             // A created container's user code is not running, so delete must undo create.
             env.delete(&id)?;
             std::thread::sleep(Duration::from_millis(50));
-            ensure(!std::path::Path::new(&format!("/proc/{pid}")).exists(), || format!("init {pid} survived delete"))?;
+            ensure(!super::alive(pid), || format!("init {pid} survived delete"))?;
             if env.rt(&["state", &id]).ok() {
                 return fail("state still answers after delete");
             }
