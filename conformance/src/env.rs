@@ -72,8 +72,10 @@ impl Bundle {
         self.dir.join("rootfs")
     }
     pub fn write(&self) -> T<()> {
-        let text = serde_json::to_string_pretty(&self.cfg).map_err(|e| Outcome::Fail(e.to_string()))?;
-        fs::write(self.dir.join("config.json"), text).map_err(|e| Outcome::Fail(format!("config.json: {e}")))
+        let text =
+            serde_json::to_string_pretty(&self.cfg).map_err(|e| Outcome::Fail(e.to_string()))?;
+        fs::write(self.dir.join("config.json"), text)
+            .map_err(|e| Outcome::Fail(format!("config.json: {e}")))
     }
     /// The `linux` object, created if absent.
     pub fn linux(&mut self) -> &mut Value {
@@ -94,7 +96,9 @@ impl Bundle {
         if !l["namespaces"].is_array() {
             l["namespaces"] = json!([]);
         }
-        l["namespaces"].as_array_mut().expect("namespaces was just made an array")
+        l["namespaces"]
+            .as_array_mut()
+            .expect("namespaces was just made an array")
     }
     pub fn drop_ns(&mut self, kind: &str) {
         self.namespaces().retain(|n| n["type"] != kind);
@@ -193,11 +197,16 @@ impl<'a> Env<'a> {
         self.n += 1;
         let dir = self.dir.join(format!("bundle{}", self.n));
         fs::create_dir_all(&dir).map_err(|e| Outcome::Fail(format!("bundle dir: {e}")))?;
-        make_rootfs(&self.s.template.join("rootfs"), &dir.join("rootfs"), &self.s.checker)
-            .map_err(|e| Outcome::Fail(format!("making the rootfs: {e}")))?;
+        make_rootfs(
+            &self.s.template.join("rootfs"),
+            &dir.join("rootfs"),
+            &self.s.checker,
+        )
+        .map_err(|e| Outcome::Fail(format!("making the rootfs: {e}")))?;
         let text = fs::read_to_string(self.s.template.join("config.json"))
             .map_err(|e| Outcome::Fail(format!("template config: {e}")))?;
-        let mut cfg: Value = serde_json::from_str(&text).map_err(|e| Outcome::Fail(e.to_string()))?;
+        let mut cfg: Value =
+            serde_json::from_str(&text).map_err(|e| Outcome::Fail(e.to_string()))?;
         let mut a = vec![json!("/checker")];
         a.extend(args.iter().map(|x| json!(x)));
         cfg["process"]["args"] = Value::Array(a);
@@ -206,7 +215,10 @@ impl<'a> Env<'a> {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.s.runtime);
-        c.args(&self.s.global).arg("--root").arg(&self.root).args(args);
+        c.args(&self.s.global)
+            .arg("--root")
+            .arg(&self.root)
+            .args(args);
         c.stdin(Stdio::null());
         c
     }
@@ -224,15 +236,30 @@ impl<'a> Env<'a> {
         let mut c = self.command(args);
         let files = (fs::File::create(out), fs::File::create(err));
         let (Ok(o), Ok(e)) = files else {
-            return Out { code: None, stdout: String::new(), stderr: "cannot create output files".into(), timed_out: false };
+            return Out {
+                code: None,
+                stdout: String::new(),
+                stderr: "cannot create output files".into(),
+                timed_out: false,
+            };
         };
         c.stdout(o).stderr(e);
         let res = run_with_timeout(c, self.s.timeout);
         let stdout = fs::read_to_string(out).unwrap_or_default();
         let stderr = fs::read_to_string(err).unwrap_or_default();
         match res {
-            Ok((code, timed_out)) => Out { code, stdout, stderr, timed_out },
-            Err(e) => Out { code: None, stdout, stderr: format!("spawn: {e}"), timed_out: false },
+            Ok((code, timed_out)) => Out {
+                code,
+                stdout,
+                stderr,
+                timed_out,
+            },
+            Err(e) => Out {
+                code: None,
+                stdout,
+                stderr: format!("spawn: {e}"),
+                timed_out: false,
+            },
         }
     }
 
@@ -261,7 +288,8 @@ impl<'a> Env<'a> {
     pub fn state(&mut self, id: &str) -> T<Value> {
         let o = self.rt(&["state", id]);
         ensure(o.ok(), || format!("state failed: {}", o.describe()))?;
-        serde_json::from_str(&o.stdout).map_err(|e| Outcome::Fail(format!("state is not JSON ({e}): {}", o.stdout)))
+        serde_json::from_str(&o.stdout)
+            .map_err(|e| Outcome::Fail(format!("state is not JSON ({e}): {}", o.stdout)))
     }
 
     pub fn status(&mut self, id: &str) -> T<String> {
@@ -287,7 +315,10 @@ impl<'a> Env<'a> {
         let deadline = Instant::now() + self.s.timeout;
         while !self.output(id).contains(text) {
             if Instant::now() > deadline {
-                return fail(format!("output never contained {text:?}: {:?}", self.output(id)));
+                return fail(format!(
+                    "output never contained {text:?}: {:?}",
+                    self.output(id)
+                ));
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -334,16 +365,22 @@ impl<'a> Env<'a> {
 
 /// The applets the cases use; copying all of busybox's ~400 links per bundle cost most of a
 /// case's time on this disk.
-const APPLETS: [&str; 14] =
-    ["sh", "sleep", "true", "false", "cat", "echo", "readlink", "test", "[", "id", "hostname", "ls", "chmod", "mkdir"];
+const APPLETS: [&str; 14] = [
+    "sh", "sleep", "true", "false", "cat", "echo", "readlink", "test", "[", "id", "hostname", "ls",
+    "chmod", "mkdir",
+];
 
 /// A small private rootfs: the template's layout, busybox (hard-linked when possible), the
 /// applets the cases use, and the checker at /checker.
 fn make_rootfs(template: &Path, root: &Path, checker: &Path) -> std::io::Result<()> {
-    for d in ["bin", "sbin", "usr/bin", "etc", "proc", "sys", "dev", "tmp", "root", "var", "run", "home"] {
+    for d in [
+        "bin", "sbin", "usr/bin", "etc", "proc", "sys", "dev", "tmp", "root", "var", "run", "home",
+    ] {
         fs::create_dir_all(root.join(d))?;
     }
-    let link_or_copy = |from: &Path, to: &Path| fs::hard_link(from, to).or_else(|_| fs::copy(from, to).map(|_| ()));
+    let link_or_copy = |from: &Path, to: &Path| {
+        fs::hard_link(from, to).or_else(|_| fs::copy(from, to).map(|_| ()))
+    };
     link_or_copy(&template.join("bin/busybox"), &root.join("bin/busybox"))?;
     link_or_copy(checker, &root.join("checker"))?;
     for a in APPLETS {
@@ -359,8 +396,17 @@ fn make_rootfs(template: &Path, root: &Path, checker: &Path) -> std::io::Result<
 pub fn parse_report(text: &str) -> T<Value> {
     text.lines()
         .rev()
-        .find_map(|l| serde_json::from_str::<Value>(l.trim()).ok().filter(Value::is_object))
-        .ok_or_else(|| Outcome::Fail(format!("no checker report in output: {:?}", text.chars().take(300).collect::<String>())))
+        .find_map(|l| {
+            serde_json::from_str::<Value>(l.trim())
+                .ok()
+                .filter(Value::is_object)
+        })
+        .ok_or_else(|| {
+            Outcome::Fail(format!(
+                "no checker report in output: {:?}",
+                text.chars().take(300).collect::<String>()
+            ))
+        })
 }
 
 /// Runs C; kills only that process if it outlives TIMEOUT. Returns (exit code, timed out).
@@ -392,7 +438,11 @@ impl Drop for Env<'_> {
             let _ = h.wait();
         }
         for m in self.mounts.iter().rev() {
-            let _ = Command::new("umount").arg("-l").arg(m).stderr(Stdio::null()).status();
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(m)
+                .stderr(Stdio::null())
+                .status();
         }
         // Deepest first, so a parent we made is empty when its turn comes.
         let mut cgs = std::mem::take(&mut self.cgroups);

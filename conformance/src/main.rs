@@ -27,8 +27,18 @@ pub struct Case {
     pub run: CaseFn,
 }
 
-pub fn case(id: impl Into<String>, spec: &'static str, quote: &'static str, run: impl Fn(&mut Env) -> env::T<()> + 'static) -> Case {
-    Case { id: id.into(), spec, quote, run: Box::new(run) }
+pub fn case(
+    id: impl Into<String>,
+    spec: &'static str,
+    quote: &'static str,
+    run: impl Fn(&mut Env) -> env::T<()> + 'static,
+) -> Case {
+    Case {
+        id: id.into(),
+        spec,
+        quote,
+        run: Box::new(run),
+    }
 }
 
 struct Args {
@@ -92,7 +102,9 @@ fn parse_args() -> Result<Args, String> {
 
 /// `case-id  reason…` lines; `#` starts a comment.
 fn known_failures(path: &Option<PathBuf>) -> Result<BTreeMap<String, String>, String> {
-    let Some(p) = path else { return Ok(BTreeMap::new()) };
+    let Some(p) = path else {
+        return Ok(BTreeMap::new());
+    };
     let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
     Ok(text
         .lines()
@@ -110,7 +122,12 @@ fn runtime_version(rt: &PathBuf) -> String {
         .arg("--version")
         .output()
         .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().next().map(str::to_owned))
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(str::to_owned)
+        })
         .unwrap_or_default()
 }
 
@@ -136,7 +153,11 @@ fn main() {
         }
         return;
     }
-    let (Some(runtime), Some(template), Some(checker)) = (args.runtime.clone(), args.template.clone(), args.checker.clone()) else {
+    let (Some(runtime), Some(template), Some(checker)) = (
+        args.runtime.clone(),
+        args.template.clone(),
+        args.checker.clone(),
+    ) else {
         eprintln!("conformance: --runtime, --template and --checker are required");
         std::process::exit(2);
     };
@@ -160,11 +181,21 @@ fn main() {
         timeout: Duration::from_secs(args.timeout),
         work: work.clone(),
     };
-    let selected: Vec<&Case> =
-        all.iter().filter(|c| args.filter.is_empty() || args.filter.iter().any(|f| c.id.contains(f.as_str()))).collect();
-    let name = if args.name.is_empty() { runtime.display().to_string() } else { args.name.clone() };
+    let selected: Vec<&Case> = all
+        .iter()
+        .filter(|c| args.filter.is_empty() || args.filter.iter().any(|f| c.id.contains(f.as_str())))
+        .collect();
+    let name = if args.name.is_empty() {
+        runtime.display().to_string()
+    } else {
+        args.name.clone()
+    };
     println!("TAP version 13");
-    println!("# runtime {name}: {} {}", runtime.display(), runtime_version(&runtime));
+    println!(
+        "# runtime {name}: {} {}",
+        runtime.display(),
+        runtime_version(&runtime)
+    );
     println!("1..{}", selected.len());
     let (mut pass, mut failed, mut skipped, mut known_failed) = (0, 0, 0, 0);
     let mut results = Vec::new();
@@ -183,7 +214,10 @@ fn main() {
             Outcome::Pass => {
                 pass += 1;
                 if is_known.is_some() {
-                    println!("ok {n} - {} # known failure now passes: remove it from the list", c.id);
+                    println!(
+                        "ok {n} - {} # known failure now passes: remove it from the list",
+                        c.id
+                    );
                 } else {
                     println!("ok {n} - {}", c.id);
                 }

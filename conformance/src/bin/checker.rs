@@ -86,7 +86,12 @@ fn stat(path: &str) -> Value {
 }
 
 fn try_write(path: &str) -> Value {
-    match fs::OpenOptions::new().write(true).create(true).truncate(false).open(path) {
+    match fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+    {
         Ok(_) => json!({ "ok": true }),
         Err(e) => io_err(&e),
     }
@@ -134,7 +139,10 @@ fn rlimits() -> Value {
     ];
     let mut out = Map::new();
     for (name, res) in kinds {
-        let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut rl = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         // SAFETY: rl is a valid out-pointer.
         if unsafe { libc::getrlimit(res, &mut rl) } == 0 {
             out.insert(name.into(), json!([rl.rlim_cur, rl.rlim_max]));
@@ -157,7 +165,17 @@ fn status() -> Value {
 
 fn namespaces() -> Value {
     let mut out = Map::new();
-    for ns in ["pid", "net", "ipc", "uts", "mnt", "user", "cgroup", "time", "pid_for_children"] {
+    for ns in [
+        "pid",
+        "net",
+        "ipc",
+        "uts",
+        "mnt",
+        "user",
+        "cgroup",
+        "time",
+        "pid_for_children",
+    ] {
         if let Ok(t) = fs::read_link(format!("/proc/self/ns/{ns}")) {
             out.insert(ns.into(), Value::String(t.display().to_string()));
         }
@@ -173,7 +191,11 @@ fn utsname() -> (String, String) {
         return (String::new(), String::new());
     }
     let s = |a: &[libc::c_char]| {
-        let b: Vec<u8> = a.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+        let b: Vec<u8> = a
+            .iter()
+            .take_while(|c| **c != 0)
+            .map(|c| *c as u8)
+            .collect();
         String::from_utf8_lossy(&b).into_owned()
     };
     (s(&u.nodename), s(&u.domainname))
@@ -190,7 +212,8 @@ fn affinity() -> Value {
     // SAFETY: cpu_set_t is plain old data.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: set is a valid out-pointer of the size given.
-    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0
+    {
         return Value::Null;
     }
     let cpus: Vec<Value> = (0..libc::CPU_SETSIZE as usize)
@@ -224,8 +247,14 @@ fn mempolicy() -> Value {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mut out = Map::new();
-    let (mut stats, mut reads, mut writes, mut opens, mut calls, mut lss) =
-        (Map::new(), Map::new(), Map::new(), Map::new(), Map::new(), Map::new());
+    let (mut stats, mut reads, mut writes, mut opens, mut calls, mut lss) = (
+        Map::new(),
+        Map::new(),
+        Map::new(),
+        Map::new(),
+        Map::new(),
+        Map::new(),
+    );
     let mut out_file: Option<String> = None;
     let mut i = 1;
     while i < args.len() {
@@ -238,12 +267,17 @@ fn main() {
             "--syscall" => drop(calls.insert(val.clone(), syscall(&val))),
             "--ls" => {
                 let names = fs::read_dir(&val).map(|d| {
-                    let mut v: Vec<String> =
-                        d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+                    let mut v: Vec<String> = d
+                        .flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect();
                     v.sort();
                     v
                 });
-                lss.insert(val.clone(), names.map(|v| json!(v)).unwrap_or_else(|e| io_err(&e)));
+                lss.insert(
+                    val.clone(),
+                    names.map(|v| json!(v)).unwrap_or_else(|e| io_err(&e)),
+                );
             }
             "--out" => out_file = Some(val.clone()),
             "--only-syscall" => {
@@ -260,17 +294,41 @@ fn main() {
     let (host, domain) = utsname();
     // SAFETY: these getters cannot fail.
     let (uid, gid, euid, egid, pid, ppid) = unsafe {
-        (libc::getuid(), libc::getgid(), libc::geteuid(), libc::getegid(), libc::getpid(), libc::getppid())
+        (
+            libc::getuid(),
+            libc::getgid(),
+            libc::geteuid(),
+            libc::getegid(),
+            libc::getpid(),
+            libc::getppid(),
+        )
     };
     // SAFETY: 0xffffffff only queries the persona.
     let persona = unsafe { libc::personality(0xffff_ffff) };
     // SAFETY: plain getters on the calling process.
     let (ioprio, sched) = unsafe {
-        (libc::syscall(libc::SYS_ioprio_get, 1, 0), libc::sched_getscheduler(0))
+        (
+            libc::syscall(libc::SYS_ioprio_get, 1, 0),
+            libc::sched_getscheduler(0),
+        )
     };
     out.insert("args".into(), json!(args));
-    out.insert("env".into(), json!(std::env::vars_os().map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy())).collect::<Vec<_>>()));
-    out.insert("cwd".into(), json!(std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default()));
+    out.insert(
+        "env".into(),
+        json!(
+            std::env::vars_os()
+                .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
+                .collect::<Vec<_>>()
+        ),
+    );
+    out.insert(
+        "cwd".into(),
+        json!(
+            std::env::current_dir()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ),
+    );
     out.insert("uid".into(), json!(uid));
     out.insert("gid".into(), json!(gid));
     out.insert("euid".into(), json!(euid));
@@ -294,7 +352,10 @@ fn main() {
     out.insert("gid_map".into(), read("/proc/self/gid_map"));
     out.insert("oom_score_adj".into(), read("/proc/self/oom_score_adj"));
     // SAFETY: isatty only inspects the descriptor.
-    out.insert("isatty".into(), json!([0, 1, 2].map(|fd| unsafe { libc::isatty(fd) } == 1)));
+    out.insert(
+        "isatty".into(),
+        json!([0, 1, 2].map(|fd| unsafe { libc::isatty(fd) } == 1)),
+    );
     out.insert("stat".into(), Value::Object(stats));
     out.insert("read".into(), Value::Object(reads));
     out.insert("write".into(), Value::Object(writes));
@@ -314,7 +375,11 @@ fn main() {
         }
         None => {
             let mut so = std::io::stdout().lock();
-            if so.write_all(text.as_bytes()).and_then(|()| so.write_all(b"\n")).is_err() {
+            if so
+                .write_all(text.as_bytes())
+                .and_then(|()| so.write_all(b"\n"))
+                .is_err()
+            {
                 std::process::exit(1);
             }
         }

@@ -14,7 +14,14 @@ use std::time::{Duration, Instant};
 const HOOKS: &str = "config.md § POSIX-platform Hooks";
 const LIFE: &str = "runtime.md § Lifecycle";
 
-const KINDS: [&str; 6] = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
+const KINDS: [&str; 6] = [
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
 
 struct Log(PathBuf);
 
@@ -27,7 +34,11 @@ impl Log {
     }
     fn state(&self, kind: &str) -> T<Value> {
         let t = self.read(&format!("{kind}.json"));
-        serde_json::from_str(&t).map_err(|e| Outcome::Fail(format!("{kind} hook's stdin is not state JSON ({e}): {t:?}")))
+        serde_json::from_str(&t).map_err(|e| {
+            Outcome::Fail(format!(
+                "{kind} hook's stdin is not state JSON ({e}): {t:?}"
+            ))
+        })
     }
 }
 
@@ -47,7 +58,8 @@ fn hooked(env: &mut Env, hooks: &[(&str, &str)]) -> T<(Bundle, Log)> {
     std::fs::create_dir_all(&log).map_err(|e| Outcome::Fail(e.to_string()))?;
     let l = log.display().to_string();
     let mut b = env.bundle(&[])?;
-    std::fs::create_dir_all(b.rootfs().join("hooklog")).map_err(|e| Outcome::Fail(e.to_string()))?;
+    std::fs::create_dir_all(b.rootfs().join("hooklog"))
+        .map_err(|e| Outcome::Fail(e.to_string()))?;
     b.mounts().push(json!({ "destination": "/hooklog", "type": "bind", "source": l, "options": ["rbind", "rw"] }));
     for (kind, extra) in hooks {
         let list = &mut b.cfg["hooks"][*kind];
@@ -78,14 +90,25 @@ fn lifecycle(env: &mut Env, b: &mut Bundle) -> T<String> {
 }
 
 fn runs(kind: &'static str) -> Case {
-    case(format!("hooks.{kind}.runs-with-state"), HOOKS, "The state of the container MUST be passed to hooks over stdin so that they may do work appropriate to the current state of the container.", move |env| {
-        let (mut b, log) = hooked(env, &[(kind, "")])?;
-        let id = lifecycle(env, &mut b)?;
-        let st = log.state(kind)?;
-        ensure(st["id"] == id.as_str(), || format!("{kind} got state {st}"))?;
-        let bundle = std::fs::canonicalize(&b.dir).ok();
-        ensure(st["bundle"].as_str().and_then(|p| std::fs::canonicalize(p).ok()) == bundle, || format!("{kind} state bundle {}", st["bundle"]))
-    })
+    case(
+        format!("hooks.{kind}.runs-with-state"),
+        HOOKS,
+        "The state of the container MUST be passed to hooks over stdin so that they may do work appropriate to the current state of the container.",
+        move |env| {
+            let (mut b, log) = hooked(env, &[(kind, "")])?;
+            let id = lifecycle(env, &mut b)?;
+            let st = log.state(kind)?;
+            ensure(st["id"] == id.as_str(), || format!("{kind} got state {st}"))?;
+            let bundle = std::fs::canonicalize(&b.dir).ok();
+            ensure(
+                st["bundle"]
+                    .as_str()
+                    .and_then(|p| std::fs::canonicalize(p).ok())
+                    == bundle,
+                || format!("{kind} state bundle {}", st["bundle"]),
+            )
+        },
+    )
 }
 
 fn namespace(kind: &'static str, container: bool) -> Case {
@@ -94,18 +117,27 @@ fn namespace(kind: &'static str, container: bool) -> Case {
     } else {
         "prestart, createRuntime, poststart and poststop hooks MUST be called … in the runtime namespace"
     };
-    case(format!("hooks.{kind}.namespace"), HOOKS, quote, move |env| {
-        let (mut b, log) = hooked(env, &[(kind, "")])?;
-        lifecycle(env, &mut b)?;
-        let mnt = log.read(&format!("{kind}.mnt"));
-        ensure(!mnt.is_empty(), || format!("{kind} did not run"))?;
-        let host = host_ns("mnt");
-        if container {
-            ensure(mnt.trim() != host, || format!("{kind} ran in the runtime's mount namespace {host}"))
-        } else {
-            ensure(mnt.trim() == host, || format!("{kind} ran in {}, not the runtime's {host}", mnt.trim()))
-        }
-    })
+    case(
+        format!("hooks.{kind}.namespace"),
+        HOOKS,
+        quote,
+        move |env| {
+            let (mut b, log) = hooked(env, &[(kind, "")])?;
+            lifecycle(env, &mut b)?;
+            let mnt = log.read(&format!("{kind}.mnt"));
+            ensure(!mnt.is_empty(), || format!("{kind} did not run"))?;
+            let host = host_ns("mnt");
+            if container {
+                ensure(mnt.trim() != host, || {
+                    format!("{kind} ran in the runtime's mount namespace {host}")
+                })
+            } else {
+                ensure(mnt.trim() == host, || {
+                    format!("{kind} ran in {}, not the runtime's {host}", mnt.trim())
+                })
+            }
+        },
+    )
 }
 
 fn create_fails(kind: &'static str) -> Case {
@@ -115,19 +147,29 @@ fn create_fails(kind: &'static str) -> Case {
         b.write()?;
         let id = env.id();
         let o = env.try_create(&id, &b);
-        ensure(!o.ok(), || format!("create succeeded although the {kind} hook failed"))?;
+        ensure(!o.ok(), || {
+            format!("create succeeded although the {kind} hook failed")
+        })?;
         let st = env.rt(&["state", &id]);
         if st.ok() && !st.stdout.contains("\"stopped\"") {
             return fail(format!("container left behind: {}", st.stdout));
         }
-        ensure(!log.order().contains(&"startContainer".to_owned()), || "lifecycle went on".into())?;
-        ensure(log.order().contains(&"poststop".to_owned()), || format!("poststop did not run (step 12); order {:?}", log.order()))
+        ensure(!log.order().contains(&"startContainer".to_owned()), || {
+            "lifecycle went on".into()
+        })?;
+        ensure(log.order().contains(&"poststop".to_owned()), || {
+            format!("poststop did not run (step 12); order {:?}", log.order())
+        })
     })
 }
 
 pub fn cases() -> Vec<Case> {
     let mut v: Vec<Case> = KINDS.iter().map(|k| runs(k)).collect();
-    v.extend(KINDS.iter().map(|k| namespace(k, *k == "createContainer" || *k == "startContainer")));
+    v.extend(
+        KINDS
+            .iter()
+            .map(|k| namespace(k, *k == "createContainer" || *k == "startContainer")),
+    );
     v.extend(["prestart", "createRuntime", "createContainer"].map(create_fails));
     v.push(case("hooks.create-phase-order", LIFE, "prestart hooks MUST be invoked …; createRuntime hooks MUST be invoked …; createContainer hooks MUST be invoked … (steps 4–6 of create)", |env| {
         let (b, log) = hooked(env, &all_hooks())?;
@@ -144,17 +186,28 @@ pub fn cases() -> Vec<Case> {
         let want = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
         ensure(order == want, || format!("hooks ran as {order:?}"))
     }));
-    v.push(case("hooks.startContainer-before-process", HOOKS, "The startContainer hooks MUST be called before the user-specified process is executed", |env| {
-        let (mut b, _log) = hooked(env, &[("startContainer", "")])?;
-        b.cfg["process"]["args"] = json!(["/bin/sh", "-c", "if [ -e /hooklog/startContainer.json ]; then echo SEEN; else echo NOTSEEN; fi"]);
-        b.write()?;
-        let id = env.id();
-        env.create(&id, &b)?;
-        env.start(&id)?;
-        env.wait_status(&id, "stopped")?;
-        let out = env.output(&id);
-        ensure(out.contains("SEEN") && !out.contains("NOTSEEN"), || format!("process output {out:?}"))
-    }));
+    v.push(case(
+        "hooks.startContainer-before-process",
+        HOOKS,
+        "The startContainer hooks MUST be called before the user-specified process is executed",
+        |env| {
+            let (mut b, _log) = hooked(env, &[("startContainer", "")])?;
+            b.cfg["process"]["args"] = json!([
+                "/bin/sh",
+                "-c",
+                "if [ -e /hooklog/startContainer.json ]; then echo SEEN; else echo NOTSEEN; fi"
+            ]);
+            b.write()?;
+            let id = env.id();
+            env.create(&id, &b)?;
+            env.start(&id)?;
+            env.wait_status(&id, "stopped")?;
+            let out = env.output(&id);
+            ensure(out.contains("SEEN") && !out.contains("NOTSEEN"), || {
+                format!("process output {out:?}")
+            })
+        },
+    ));
     v.push(case("hooks.poststart-before-start-returns", HOOKS, "The poststart hooks MUST be called after the user-specified process is executed but before the start operation returns.", |env| {
         let (mut b, log) = hooked(env, &[("poststart", "")])?;
         b.cfg["process"]["args"] = json!(["/bin/sleep", "1000"]);
@@ -229,16 +282,30 @@ pub fn cases() -> Vec<Case> {
         lifecycle(env, &mut b)?;
         ensure(log.read("env").trim() == "from-config", || format!("hook env {:?}", log.read("env")))
     }));
-    v.push(case("hooks.path", HOOKS, "path (string, REQUIRED) with similar semantics to IEEE Std 1003.1-2008 execv's path.", |env| {
-        let (mut b, log) = hooked(env, &[])?;
-        let l = log.0.display().to_string();
-        let script = log.0.join("hook.sh");
-        std::fs::write(&script, format!("#!/bin/sh\ncat >/dev/null\necho ran > {l}/path\n")).map_err(|e| Outcome::Fail(e.to_string()))?;
-        let _ = std::process::Command::new("chmod").arg("755").arg(&script).status();
-        b.cfg["hooks"]["prestart"] = json!([{ "path": script.display().to_string() }]);
-        lifecycle(env, &mut b)?;
-        ensure(log.read("path").trim() == "ran", || "a hook with only path did not run".into())
-    }));
+    v.push(case(
+        "hooks.path",
+        HOOKS,
+        "path (string, REQUIRED) with similar semantics to IEEE Std 1003.1-2008 execv's path.",
+        |env| {
+            let (mut b, log) = hooked(env, &[])?;
+            let l = log.0.display().to_string();
+            let script = log.0.join("hook.sh");
+            std::fs::write(
+                &script,
+                format!("#!/bin/sh\ncat >/dev/null\necho ran > {l}/path\n"),
+            )
+            .map_err(|e| Outcome::Fail(e.to_string()))?;
+            let _ = std::process::Command::new("chmod")
+                .arg("755")
+                .arg(&script)
+                .status();
+            b.cfg["hooks"]["prestart"] = json!([{ "path": script.display().to_string() }]);
+            lifecycle(env, &mut b)?;
+            ensure(log.read("path").trim() == "ran", || {
+                "a hook with only path did not run".into()
+            })
+        },
+    ));
     v.push(case("hooks.timeout", HOOKS, "timeout (int, OPTIONAL) is the number of seconds before aborting the hook. If set, timeout MUST be greater than zero.", |env| {
         let (mut b, _) = hooked(env, &[])?;
         b.cfg["hooks"]["createRuntime"] = json!([{ "path": "/bin/sh", "args": ["sh", "-c", "cat >/dev/null; exec sleep 30"], "timeout": 1 }]);
@@ -249,15 +316,22 @@ pub fn cases() -> Vec<Case> {
         let took = t.elapsed();
         ensure(!o.ok() && took < Duration::from_secs(10), || format!("create {} after {took:?} with a 1 s hook timeout", if o.ok() { "succeeded" } else { "failed" }))
     }));
-    v.push(case("hooks.state-pid", HOOKS, "The state of the container MUST be passed to hooks over stdin", |env| {
-        let (mut b, log) = hooked(env, &[("createRuntime", "")])?;
-        b.cfg["process"]["args"] = json!(["/bin/sleep", "1000"]);
-        b.write()?;
-        let id = env.id();
-        env.create(&id, &b)?;
-        let pid = env.state(&id)?["pid"].clone();
-        let st = log.state("createRuntime")?;
-        ensure(st["pid"] == pid, || format!("hook saw pid {}, state says {pid}", st["pid"]))
-    }));
+    v.push(case(
+        "hooks.state-pid",
+        HOOKS,
+        "The state of the container MUST be passed to hooks over stdin",
+        |env| {
+            let (mut b, log) = hooked(env, &[("createRuntime", "")])?;
+            b.cfg["process"]["args"] = json!(["/bin/sleep", "1000"]);
+            b.write()?;
+            let id = env.id();
+            env.create(&id, &b)?;
+            let pid = env.state(&id)?["pid"].clone();
+            let st = log.state("createRuntime")?;
+            ensure(st["pid"] == pid, || {
+                format!("hook saw pid {}, state says {pid}", st["pid"])
+            })
+        },
+    ));
     v
 }

@@ -64,52 +64,76 @@ fn with_userns(b: &mut Bundle) {
 }
 
 fn new_ns(kind: &'static str) -> Case {
-    case(format!("namespaces.{kind}.new"), NS, "If path is not specified, the runtime MUST create a new container namespace of type type.", move |env| {
-        let r = env.inspect(&[], |b| {
-            if kind == "user" {
-                with_userns(b);
-            } else {
-                b.set_ns(kind, None);
-            }
-        })?;
-        let l = link(kind);
-        let got = s(&r["ns"][l]);
-        ensure(!got.is_empty() && got != host_ns(l), || format!("{l} namespace {got:?} is the host's"))
-    })
+    case(
+        format!("namespaces.{kind}.new"),
+        NS,
+        "If path is not specified, the runtime MUST create a new container namespace of type type.",
+        move |env| {
+            let r = env.inspect(&[], |b| {
+                if kind == "user" {
+                    with_userns(b);
+                } else {
+                    b.set_ns(kind, None);
+                }
+            })?;
+            let l = link(kind);
+            let got = s(&r["ns"][l]);
+            ensure(!got.is_empty() && got != host_ns(l), || {
+                format!("{l} namespace {got:?} is the host's")
+            })
+        },
+    )
 }
 
 fn inherited_ns(kind: &'static str) -> Case {
-    case(format!("namespaces.{kind}.inherited"), NS, "If a namespace type is not specified in the namespaces array, the container MUST inherit the runtime namespace of that type.", move |env| {
-        let r = env.inspect(&[], |b| {
-            b.drop_ns(kind);
-            if kind == "uts" {
-                // Setting a hostname needs its own UTS namespace.
-                if let Some(o) = b.cfg.as_object_mut() {
-                    o.remove("hostname");
+    case(
+        format!("namespaces.{kind}.inherited"),
+        NS,
+        "If a namespace type is not specified in the namespaces array, the container MUST inherit the runtime namespace of that type.",
+        move |env| {
+            let r = env.inspect(&[], |b| {
+                b.drop_ns(kind);
+                if kind == "uts" {
+                    // Setting a hostname needs its own UTS namespace.
+                    if let Some(o) = b.cfg.as_object_mut() {
+                        o.remove("hostname");
+                    }
                 }
-            }
-        })?;
-        let l = link(kind);
-        let got = s(&r["ns"][l]);
-        ensure(got == host_ns(l), || format!("{l} namespace {got:?}, the runtime's is {}", host_ns(l)))
-    })
+            })?;
+            let l = link(kind);
+            let got = s(&r["ns"][l]);
+            ensure(got == host_ns(l), || {
+                format!("{l} namespace {got:?}, the runtime's is {}", host_ns(l))
+            })
+        },
+    )
 }
 
 /// A helper process holding namespaces of the given unshare(1) flags; returns the pid whose
 /// /proc/PID/ns links name them.
 fn holder(env: &mut Env, flags: &[&str]) -> T<u32> {
     let mut c = Command::new("unshare");
-    c.args(flags).args(["sleep", "600"]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    let child = c.spawn().map_err(|e| Outcome::Fail(format!("unshare: {e}")))?;
+    c.args(flags)
+        .args(["sleep", "600"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let child = c
+        .spawn()
+        .map_err(|e| Outcome::Fail(format!("unshare: {e}")))?;
     let pid = env.holder(child);
     // unshare execs sleep once the namespaces exist; with --fork, sleep is its child.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let target = if flags.contains(&"--fork") { child_of(pid) } else { Some(pid) };
-        if let Some(t) = target {
-            if std::fs::read_to_string(format!("/proc/{t}/comm")).is_ok_and(|c| c.trim() == "sleep") {
-                return Ok(t);
-            }
+        let target = if flags.contains(&"--fork") {
+            child_of(pid)
+        } else {
+            Some(pid)
+        };
+        if let Some(t) = target
+            && std::fs::read_to_string(format!("/proc/{t}/comm")).is_ok_and(|c| c.trim() == "sleep")
+        {
+            return Ok(t);
         }
         if Instant::now() > deadline {
             return Err(Outcome::Fail("the namespace holder did not start".into()));
@@ -124,46 +148,76 @@ fn child_of(pid: u32) -> Option<u32> {
 }
 
 fn joined_ns(kind: &'static str, flags: &'static [&'static str]) -> Case {
-    case(format!("namespaces.{kind}.path"), NS, "path (string, OPTIONAL) - namespace file. … The runtime MUST place the container process in the namespace associated with that path.", move |env| {
-        let pid = holder(env, flags)?;
-        let l = link(kind);
-        let path = format!("/proc/{pid}/ns/{l}");
-        let want = std::fs::read_link(&path).map(|p| p.display().to_string()).unwrap_or_default();
-        let r = env.inspect(&[], |b| {
-            b.set_ns(kind, Some(&path));
-            if kind == "user" {
-                // The joined namespace has its own mappings: the config must not carry any.
-                b.drop_mount("/sys/fs/cgroup");
-            }
-            if kind == "network" {
-                // sysfs may only be mounted by the owner of the network namespace.
-                b.drop_mount("/sys");
-            }
-        })?;
-        let got = s(&r["ns"][l]);
-        ensure(got == want, || format!("{l} namespace {got:?}, joined {want:?}"))
-    })
+    case(
+        format!("namespaces.{kind}.path"),
+        NS,
+        "path (string, OPTIONAL) - namespace file. … The runtime MUST place the container process in the namespace associated with that path.",
+        move |env| {
+            let pid = holder(env, flags)?;
+            let l = link(kind);
+            let path = format!("/proc/{pid}/ns/{l}");
+            let want = std::fs::read_link(&path)
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let r = env.inspect(&[], |b| {
+                b.set_ns(kind, Some(&path));
+                if kind == "user" {
+                    // The joined namespace has its own mappings: the config must not carry any.
+                    b.drop_mount("/sys/fs/cgroup");
+                }
+                if kind == "network" {
+                    // sysfs may only be mounted by the owner of the network namespace.
+                    b.drop_mount("/sys");
+                }
+            })?;
+            let got = s(&r["ns"][l]);
+            ensure(got == want, || {
+                format!("{l} namespace {got:?}, joined {want:?}")
+            })
+        },
+    )
 }
 
 fn default_dev(path: &'static str, major: u64, minor: u64) -> Case {
-    case(format!("devices.default{}", path.replace('/', ".")), DEFDEV, "In addition to any devices configured with this setting, the runtime MUST also supply: /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom, /dev/tty, /dev/console (if terminal), /dev/ptmx", move |env| {
-        let r = env.inspect(&["--stat", path, "--open", path], |_| {})?;
-        let st = &r["stat"][path];
-        ensure(st["type"] == "c" && st["major"] == major && st["minor"] == minor, || format!("{path}: {st}"))?;
-        if path != "/dev/tty" {
-            // /dev/tty opens only with a controlling terminal; the rest must open.
-            let e = errno_of(&r, "open", path)?;
-            ensure(e == 0, || format!("opening {path}: errno {e}"))?;
-        }
-        Ok(())
-    })
+    case(
+        format!("devices.default{}", path.replace('/', ".")),
+        DEFDEV,
+        "In addition to any devices configured with this setting, the runtime MUST also supply: /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom, /dev/tty, /dev/console (if terminal), /dev/ptmx",
+        move |env| {
+            let r = env.inspect(&["--stat", path, "--open", path], |_| {})?;
+            let st = &r["stat"][path];
+            ensure(
+                st["type"] == "c" && st["major"] == major && st["minor"] == minor,
+                || format!("{path}: {st}"),
+            )?;
+            if path != "/dev/tty" {
+                // /dev/tty opens only with a controlling terminal; the rest must open.
+                let e = errno_of(&r, "open", path)?;
+                ensure(e == 0, || format!("opening {path}: errno {e}"))?;
+            }
+            Ok(())
+        },
+    )
 }
 
-fn seccomp_rule(op: &'static str, value: u64, value_two: Option<u64>, call_arg: u64, blocked: bool) -> Case {
-    let id = format!("seccomp.operator.{op}{}", if blocked { "" } else { "-nomatch" });
-    case(id, SECCOMP, "syscalls … args (array of objects, OPTIONAL) - the specific syscall in seccomp. … op (string, REQUIRED) - valid values are SCMP_CMP_NE, SCMP_CMP_LT, SCMP_CMP_LE, SCMP_CMP_EQ, SCMP_CMP_GE, SCMP_CMP_GT, SCMP_CMP_MASKED_EQ", move |env| {
-        let call = format!("personality:{call_arg:x}");
-        let r = env.inspect(&["--syscall", &call], |b| {
+fn seccomp_rule(
+    op: &'static str,
+    value: u64,
+    value_two: Option<u64>,
+    call_arg: u64,
+    blocked: bool,
+) -> Case {
+    let id = format!(
+        "seccomp.operator.{op}{}",
+        if blocked { "" } else { "-nomatch" }
+    );
+    case(
+        id,
+        SECCOMP,
+        "syscalls … args (array of objects, OPTIONAL) - the specific syscall in seccomp. … op (string, REQUIRED) - valid values are SCMP_CMP_NE, SCMP_CMP_LT, SCMP_CMP_LE, SCMP_CMP_EQ, SCMP_CMP_GE, SCMP_CMP_GT, SCMP_CMP_MASKED_EQ",
+        move |env| {
+            let call = format!("personality:{call_arg:x}");
+            let r = env.inspect(&["--syscall", &call], |b| {
             let mut arg = json!({ "index": 0, "value": value, "op": op });
             if let Some(v2) = value_two {
                 arg["valueTwo"] = json!(v2);
@@ -174,38 +228,65 @@ fn seccomp_rule(op: &'static str, value: u64, value_two: Option<u64>, call_arg: 
                 "syscalls": [{ "names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 77, "args": [arg] }],
             });
         })?;
-        let e = r["syscall"][&call]["errno"].as_i64().unwrap_or(-1);
-        ensure(e == if blocked { 77 } else { 0 }, || format!("personality({call_arg:#x}) with {op} {value:#x}: errno {e}"))
-    })
+            let e = r["syscall"][&call]["errno"].as_i64().unwrap_or(-1);
+            ensure(e == if blocked { 77 } else { 0 }, || {
+                format!("personality({call_arg:#x}) with {op} {value:#x}: errno {e}")
+            })
+        },
+    )
 }
 
 /// Runs `sh -c '/checker --only-syscall personality; echo status:$?'` under a seccomp action
 /// on personality(2), which the shell itself never calls.
 fn seccomp_action(action: &'static str, want_status: &'static str) -> Case {
-    case(format!("seccomp.action.{action}"), SECCOMP, "action (string, REQUIRED) - the action for seccomp rules. A valid list of constants as of libseccomp v2.5.0 is shown below.", move |env| {
-        let mut b = env.bundle(&[])?;
-        b.cfg["process"]["args"] = json!(["/bin/sh", "-c", "/checker --only-syscall personality:ffffffff; echo status:$?"]);
-        b.linux()["seccomp"] = json!({
-            "defaultAction": "SCMP_ACT_ALLOW",
-            "syscalls": [{ "names": ["personality"], "action": action }],
-        });
-        b.write()?;
-        let id = env.id();
-        env.create(&id, &b)?;
-        env.start(&id)?;
-        env.wait_status(&id, "stopped")?;
-        let out = env.output(&id);
-        ensure(out.contains(&format!("status:{want_status}")), || format!("output {out:?}, want status:{want_status}"))
-    })
+    case(
+        format!("seccomp.action.{action}"),
+        SECCOMP,
+        "action (string, REQUIRED) - the action for seccomp rules. A valid list of constants as of libseccomp v2.5.0 is shown below.",
+        move |env| {
+            let mut b = env.bundle(&[])?;
+            b.cfg["process"]["args"] = json!([
+                "/bin/sh",
+                "-c",
+                "/checker --only-syscall personality:ffffffff; echo status:$?"
+            ]);
+            b.linux()["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{ "names": ["personality"], "action": action }],
+            });
+            b.write()?;
+            let id = env.id();
+            env.create(&id, &b)?;
+            env.start(&id)?;
+            env.wait_status(&id, "stopped")?;
+            let out = env.output(&id);
+            ensure(out.contains(&format!("status:{want_status}")), || {
+                format!("output {out:?}, want status:{want_status}")
+            })
+        },
+    )
 }
 
 fn propagation(mode: &'static str, check: fn(&str) -> bool, what: &'static str) -> Case {
-    case(format!("rootfsPropagation.{mode}"), PROP, "rootfsPropagation (string, OPTIONAL) sets the rootfs's mount propagation. Its value is either shared, slave, private or unbindable.", move |env| {
-        let r = env.inspect(&[], |b| b.linux()["rootfsPropagation"] = json!(mode))?;
-        let l = mount_at(&r, "/")?;
-        let optional: Vec<&str> = l.split(" - ").next().unwrap_or("").split_whitespace().skip(6).collect();
-        ensure(check(&optional.join(" ")), || format!("/ has optional fields {optional:?}, want {what}"))
-    })
+    case(
+        format!("rootfsPropagation.{mode}"),
+        PROP,
+        "rootfsPropagation (string, OPTIONAL) sets the rootfs's mount propagation. Its value is either shared, slave, private or unbindable.",
+        move |env| {
+            let r = env.inspect(&[], |b| b.linux()["rootfsPropagation"] = json!(mode))?;
+            let l = mount_at(&r, "/")?;
+            let optional: Vec<&str> = l
+                .split(" - ")
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .skip(6)
+                .collect();
+            ensure(check(&optional.join(" ")), || {
+                format!("/ has optional fields {optional:?}, want {what}")
+            })
+        },
+    )
 }
 
 fn skip_if(cond: bool, why: &str) -> T<()> {
@@ -213,12 +294,16 @@ fn skip_if(cond: bool, why: &str) -> T<()> {
 }
 
 fn lsm_absent() -> bool {
-    std::fs::read_dir("/sys/kernel/security").map(|d| d.count() == 0).unwrap_or(true)
+    std::fs::read_dir("/sys/kernel/security")
+        .map(|d| d.count() == 0)
+        .unwrap_or(true)
         && !std::path::Path::new("/sys/fs/selinux").exists()
 }
 
 pub fn cases() -> Vec<Case> {
-    let kinds = ["pid", "network", "ipc", "uts", "mount", "user", "cgroup", "time"];
+    let kinds = [
+        "pid", "network", "ipc", "uts", "mount", "user", "cgroup", "time",
+    ];
     let mut v: Vec<Case> = kinds.iter().map(|k| new_ns(k)).collect();
     v.extend(["pid", "network", "ipc", "uts", "cgroup", "time", "user"].map(inherited_ns));
     v.extend([

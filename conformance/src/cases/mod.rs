@@ -43,7 +43,9 @@ pub fn running(env: &mut Env, mutate: impl FnOnce(&mut Bundle)) -> T<(String, Bu
 
 /// The host's namespace link for KIND (e.g. `net:[4026531840]`).
 pub fn host_ns(kind: &str) -> String {
-    std::fs::read_link(format!("/proc/self/ns/{kind}")).map(|p| p.display().to_string()).unwrap_or_default()
+    std::fs::read_link(format!("/proc/self/ns/{kind}"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
 }
 
 pub fn s(v: &Value) -> &str {
@@ -60,18 +62,54 @@ pub fn hex(text: &str) -> u64 {
 }
 
 pub const CAPS: [&str; 41] = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
 ];
 
 pub fn cap_mask(names: &[&str]) -> u64 {
-    names.iter().filter_map(|n| CAPS.iter().position(|c| c == n)).fold(0, |m, i| m | (1 << i))
+    names
+        .iter()
+        .filter_map(|n| CAPS.iter().position(|c| c == n))
+        .fold(0, |m, i| m | (1 << i))
 }
 
 /// The errno the checker recorded for an operation (0 when it succeeded).
@@ -102,17 +140,31 @@ pub fn mounts(r: &Value) -> Vec<(String, String)> {
 
 /// The last mountinfo line for mount point P (the one a path lookup sees).
 pub fn mount_at(r: &Value, p: &str) -> T<String> {
-    mounts(r).into_iter().rev().find(|(m, _)| m == p).map(|(_, l)| l).ok_or_else(|| Outcome::Fail(format!("no mount at {p}")))
+    mounts(r)
+        .into_iter()
+        .rev()
+        .find(|(m, _)| m == p)
+        .map(|(_, l)| l)
+        .ok_or_else(|| Outcome::Fail(format!("no mount at {p}")))
 }
 
 /// Per-mount options (field 6) of a mountinfo line.
 pub fn mount_opts(line: &str) -> Vec<String> {
-    line.split_whitespace().nth(5).unwrap_or("").split(',').map(str::to_owned).collect()
+    line.split_whitespace()
+        .nth(5)
+        .unwrap_or("")
+        .split(',')
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Filesystem type (after the " - " separator) of a mountinfo line.
 pub fn mount_fstype(line: &str) -> String {
-    line.split(" - ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or("").to_owned()
+    line.split(" - ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or("")
+        .to_owned()
 }
 
 /// Whether PID is a live process (a zombie waiting for its reaper counts as gone: it runs
@@ -122,7 +174,9 @@ pub fn alive(pid: i64) -> bool {
         return false;
     }
     match std::fs::read_to_string(format!("/proc/{pid}/status")) {
-        Ok(s) => !s.lines().any(|l| l.starts_with("State:") && l.contains('Z')),
+        Ok(s) => !s
+            .lines()
+            .any(|l| l.starts_with("State:") && l.contains('Z')),
         Err(_) => false,
     }
 }
