@@ -314,6 +314,7 @@ pub fn cases() -> Vec<Case> {
         joined_ns("pid", &["--pid", "--fork"]),
         joined_ns("time", &["--time", "--fork"]),
         joined_ns("user", &["--user", "--map-root-user"]),
+        joined_ns("mount", &["--mount"]),
     ]);
     v.extend([
         case("namespaces.path-wrong-type", NS, "The runtime MUST generate an error if path is not associated with a namespace of type type.", |env| {
@@ -542,9 +543,11 @@ pub fn cases() -> Vec<Case> {
             ensure(r["mempolicy"]["mode"] == 2 && r["mempolicy"]["nodes"] == 1, || format!("mempolicy {}", r["mempolicy"]))
         }),
         case("netDevices", "config-linux.md § Network Devices", "netDevices (object, OPTIONAL) - set of network devices that MUST be made available in and belong to the container.", |env| {
-            let name = format!("cfd{}", std::process::id() % 100000);
-            let ok = Command::new("ip").args(["link", "add", &name, "type", "dummy"]).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
-            skip_if(!ok, "cannot create a dummy network device on this host")?;
+            // A veth pair (this kernel has no dummy driver); one end moves into the container.
+            let name = format!("cfv{}", std::process::id() % 100000);
+            let peer = format!("{name}p");
+            let ok = Command::new("ip").args(["link", "add", &name, "type", "veth", "peer", "name", &peer]).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+            skip_if(!ok, "cannot create a veth network device on this host")?;
             let r = env.inspect(&["--ls", "/sys/class/net"], |b| b.linux()["netDevices"] = json!({ name.clone(): { "name": "moved0" } }));
             let _ = Command::new("ip").args(["link", "del", &name]).stderr(Stdio::null()).status();
             let r = r?;
