@@ -233,7 +233,15 @@ impl<'a> Env<'a> {
     }
 
     pub fn rt_to(&self, args: &[&str], out: &Path, err: &Path) -> Out {
+        self.rt_in(None, args, out, err)
+    }
+
+    /// Like rt_to, in working directory CWD (for relative paths on the command line).
+    pub fn rt_in(&self, cwd: Option<&Path>, args: &[&str], out: &Path, err: &Path) -> Out {
         let mut c = self.command(args);
+        if let Some(d) = cwd {
+            c.current_dir(d);
+        }
         let files = (fs::File::create(out), fs::File::create(err));
         let (Ok(o), Ok(e)) = files else {
             return Out {

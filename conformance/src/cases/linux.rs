@@ -386,6 +386,15 @@ pub fn cases() -> Vec<Case> {
             let st = &r["stat"]["/dev/loop0"];
             ensure(st["type"] == "b" && st["major"] == 7 && st["minor"] == 0, || format!("{st}"))
         }),
+        case("devices.existing-mismatch", DEV, "If a file already exists at path that does not match the requested device, the runtime MUST generate an error.", |env| {
+            env.expect_error(|b| {
+                let _ = std::fs::write(b.rootfs().join("conf-dev"), "a regular file");
+                b.linux()["devices"] = json!([{ "path": "/conf-dev", "type": "c", "major": 1, "minor": 5 }]);
+            })
+        }),
+        case("devices.missing-major", "config.md § Valid values", "Runtimes … MUST generate an error when invalid or unsupported values are encountered. (major, minor: REQUIRED unless type is p)", |env| {
+            env.expect_error(|b| b.linux()["devices"] = json!([{ "path": "/dev/conf-nomajor", "type": "c" }]))
+        }),
         default_dev("/dev/null", 1, 3),
         default_dev("/dev/zero", 1, 5),
         default_dev("/dev/full", 1, 7),
@@ -515,6 +524,18 @@ pub fn cases() -> Vec<Case> {
         case("process.apparmorProfile", "config.md § Linux process: apparmorProfile", "apparmorProfile (string, OPTIONAL) specifies the name of the AppArmor profile for the process.", |env| {
             skip_if(!std::path::Path::new("/sys/kernel/security/apparmor").exists(), "AppArmor is not enabled on this host")?;
             env.inspect(&[], |b| b.process()["apparmorProfile"] = json!("unconfined")).map(|_| ())
+        }),
+        case("mountLabel.unavailable", "runtime.md § Lifecycle", "If the runtime is unable to create the environment specified in the config.json, it MUST generate an error.", |env| {
+            skip_if(!lsm_absent(), "SELinux is enabled here: the label can be applied (see mountLabel)")?;
+            env.expect_error(|b| b.linux()["mountLabel"] = json!("system_u:object_r:container_file_t:s0"))
+        }),
+        case("process.selinuxLabel.unavailable", "runtime.md § Lifecycle", "If the runtime is unable to create the environment specified in the config.json, it MUST generate an error.", |env| {
+            skip_if(!lsm_absent(), "SELinux is enabled here: the label can be applied")?;
+            env.expect_error(|b| b.process()["selinuxLabel"] = json!("system_u:system_r:container_t:s0"))
+        }),
+        case("process.apparmorProfile.unavailable", "runtime.md § Lifecycle", "If the runtime is unable to create the environment specified in the config.json, it MUST generate an error.", |env| {
+            skip_if(std::path::Path::new("/sys/kernel/security/apparmor").exists(), "AppArmor is enabled here: the profile can be applied")?;
+            env.expect_error(|b| b.process()["apparmorProfile"] = json!("conformance-profile"))
         }),
         case("personality.LINUX32", "config-linux.md § Personality", "domain (string, REQUIRED) the execution domain. The valid list of constants is shown below. LINUX32 will set the uname system call to show a 32 bit CPU type, such as i686.", |env| {
             let r = env.inspect(&[], |b| b.linux()["personality"] = json!({ "domain": "LINUX32" }))?;

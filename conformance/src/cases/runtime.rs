@@ -104,6 +104,38 @@ pub fn cases() -> Vec<Case> {
             },
         ),
         case(
+            "state.bundle-relative",
+            STATE,
+            "bundle (string, REQUIRED) is the absolute path to the container's bundle directory",
+            |env| {
+                let b = env.bundle(&[])?;
+                b.write()?;
+                let id = env.id();
+                let rel = b
+                    .dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let (out, err) = (env.path("rel.out"), env.path("rel.err"));
+                let o = env.rt_in(
+                    Some(&env.dir),
+                    &["create", "--bundle", &rel, &id],
+                    &out,
+                    &err,
+                );
+                ensure(o.ok(), || {
+                    format!("create with a relative bundle path: {}", o.describe())
+                })?;
+                let st = env.state(&id)?;
+                let got = st["bundle"].as_str().unwrap_or("");
+                let want = b.dir.canonicalize().ok();
+                ensure(
+                    got.starts_with('/') && std::path::Path::new(got).canonicalize().ok() == want,
+                    || format!("bundle {got:?} for --bundle {rel}"),
+                )
+            },
+        ),
+        case(
             "state.annotations",
             STATE,
             "annotations (map, OPTIONAL) contains the list of annotations associated with the container",
