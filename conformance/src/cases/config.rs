@@ -453,6 +453,64 @@ pub fn cases() -> Vec<Case> {
             },
         ),
         case(
+            "process.capabilities.ambient-not-grantable",
+            CAPS,
+            "Any value which cannot be mapped to a relevant kernel interface, or cannot be granted otherwise MUST cause an error.",
+            |env| {
+                // The kernel grants an ambient capability only if it is permitted and inheritable.
+                env.expect_error(|b| {
+                b.process()["capabilities"] = json!({ "bounding": ["CAP_KILL", "CAP_CHOWN"], "permitted": ["CAP_KILL"], "effective": ["CAP_KILL"], "inheritable": ["CAP_KILL"], "ambient": ["CAP_CHOWN"] });
+            })
+            },
+        ),
+        case(
+            "process.rlimits.soft-above-hard",
+            RLIM,
+            "For each entry in rlimits, a getrlimit(3) on type MUST succeed. … Runtimes MUST generate an error when invalid or unsupported values are encountered.",
+            |env| {
+                env.expect_error(|b| {
+                    b.process()["rlimits"] =
+                        json!([{ "type": "RLIMIT_NOFILE", "soft": 200, "hard": 100 }])
+                })
+            },
+        ),
+        case(
+            "process.args-empty",
+            PROC,
+            "This specification extends the IEEE standard in that at least one entry is REQUIRED (non-Windows)",
+            |env| env.expect_error(|b| b.process()["args"] = json!([])),
+        ),
+        case(
+            "process.cwd-relative",
+            PROC,
+            "cwd (string, REQUIRED) is the working directory that will be set for the executable. This value MUST be an absolute path.",
+            |env| env.expect_error(|b| b.process()["cwd"] = json!("tmp")),
+        ),
+        case(
+            "mounts.rro",
+            MOUNTS,
+            "options (array of strings, OPTIONAL) Mount options of the filesystem to be used. (rro: recursive read-only)",
+            |env| {
+                let src = env.path("rro-src");
+                let sub = src.join("sub");
+                std::fs::create_dir_all(&sub).map_err(|e| Outcome::Fail(e.to_string()))?;
+                let st = std::process::Command::new("mount")
+                    .args(["-t", "tmpfs", "-o", "size=1m", "conformance-rro"])
+                    .arg(&sub)
+                    .status();
+                ensure(st.is_ok_and(|s| s.success()), || {
+                    "cannot mount a tmpfs on the host".into()
+                })?;
+                env.remember_mount(&sub);
+                let srcs = src.display().to_string();
+                let r = env.inspect(&["--write", "/rro/sub/x"], |b| b.mounts().push(json!({ "destination": "/rro", "type": "bind", "source": srcs, "options": ["rbind", "rro"] })))?;
+                let e = errno_of(&r, "write", "/rro/sub/x")?;
+                ensure(e == EROFS, || {
+                    format!("write in a submount of an rro mount: errno {e}, want EROFS")
+                })
+            },
+        ),
+        case(
             "process.capabilities.unknown",
             CAPS,
             "Any value which cannot be mapped to a relevant kernel interface, or cannot be granted otherwise MUST cause an error.",
@@ -694,7 +752,10 @@ fn terminal(env: &mut Env) -> T<()> {
         format!("isatty {}", r["isatty"])
     })?;
     let c = &r["stat"]["/dev/console"];
-    ensure(c["type"] == "c", || format!("/dev/console {c}"))
+    // "/dev/console is set up if terminal is enabled … by bind mounting the pseudoterminal pty"
+    ensure(c["type"] == "c" && c["major"] == 136, || {
+        format!("/dev/console {c}, want the pty (136:N)")
+    })
 }
 
 fn recv_fd(sock: i32) -> Option<i32> {
