@@ -114,6 +114,12 @@ fn inherited_ns(kind: &'static str) -> Case {
 fn holder(env: &mut Env, flags: &[&str]) -> T<u32> {
     let mut c = Command::new("unshare");
     c.args(flags)
+        // --kill-child: killing the holder must also end the sleep it forked.
+        .args(if flags.contains(&"--fork") {
+            &["--kill-child"][..]
+        } else {
+            &[][..]
+        })
         .args(["sleep", "600"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
