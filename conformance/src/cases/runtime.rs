@@ -365,7 +365,7 @@ pub fn cases() -> Vec<Case> {
         case(
             "start.twice",
             START,
-            "Attempting to start an already started container MUST have no effect on the container and MUST generate an error.",
+            "Attempting to start a container that is not created MUST have no effect on the container and MUST generate an error.",
             |env| {
                 let (id, _) = running(env, |_| {})?;
                 let pid = env.state(&id)?["pid"].clone();
@@ -379,7 +379,7 @@ pub fn cases() -> Vec<Case> {
         case(
             "start.stopped",
             START,
-            "Attempting to start an already started container MUST have no effect on the container and MUST generate an error.",
+            "Attempting to start a container that is not created MUST have no effect on the container and MUST generate an error.",
             |env| {
                 let mut b = env.bundle(&[])?;
                 b.cfg["process"]["args"] = json!(["/bin/true"]);
@@ -409,13 +409,13 @@ pub fn cases() -> Vec<Case> {
         case(
             "kill.unknown-id",
             KILL,
-            "Attempting to send a signal to a container that is not running MUST … generate an error.",
+            "Attempting to send a signal to a container that is neither created nor running MUST … generate an error.",
             |env| failing_cmd(env, &["kill", "no-such-container", "KILL"]),
         ),
         case(
             "kill.stopped",
             KILL,
-            "Attempting to send a signal to a container that is not running MUST have no effect on the container and MUST generate an error.",
+            "Attempting to send a signal to a container that is neither created nor running MUST have no effect on the container and MUST generate an error.",
             |env| {
                 let mut b = env.bundle(&[])?;
                 b.cfg["process"]["args"] = json!(["/bin/true"]);
@@ -477,7 +477,7 @@ pub fn cases() -> Vec<Case> {
         case(
             "delete.running",
             DELETE,
-            "Attempting to delete a container whose process is still running MUST generate an error.",
+            "Attempting to delete a container that is not stopped MUST have no effect on the container and MUST generate an error.",
             |env| {
                 let (id, _) = running(env, |_| {})?;
                 failing_cmd(env, &["delete", &id])?;
@@ -590,15 +590,47 @@ pub fn cases() -> Vec<Case> {
             },
         ),
         case(
-            "lifecycle.delete-created",
+            "kill.created",
+            KILL,
+            "Attempting to send a signal to a container that is neither created nor running MUST … generate an error. This operation MUST send the specified signal to the container process.",
+            |env| {
+                let (id, _) = sleeper(env, |_| {})?;
+                let o = env.rt(&["kill", &id, "KILL"]);
+                ensure(o.ok(), || {
+                    format!("kill of a created container: {}", o.describe())
+                })?;
+                env.wait_status(&id, "stopped")
+            },
+        ),
+        case(
+            "delete.created",
+            DELETE,
+            "Attempting to delete a container that is not stopped MUST have no effect on the container and MUST generate an error.",
+            |env| {
+                let (id, _) = sleeper(env, |_| {})?;
+                let o = env.rt(&["delete", &id]);
+                ensure(!o.ok(), || {
+                    "delete of a created (not stopped) container succeeded".into()
+                })?;
+                let st = env.status(&id)?;
+                ensure(st == "created", || {
+                    format!("after a refused delete the status is {st}")
+                })
+            },
+        ),
+        case(
+            "lifecycle.destroy-after-kill",
             LIFE,
-            "The container MUST be destroyed by undoing the steps performed during create phase",
+            "The container MUST be destroyed by undoing the steps performed during create phase (step 2).",
             |env| {
                 let (id, _) = sleeper(env, |_| {})?;
                 let pid = env.state(&id)?["pid"].as_i64().unwrap_or(0);
-                // A created container's user code is not running, so delete must undo create.
+                let o = env.rt(&["kill", &id, "KILL"]);
+                ensure(o.ok(), || {
+                    format!("kill of a created container: {}", o.describe())
+                })?;
+                env.wait_status(&id, "stopped")?;
                 env.delete(&id)?;
-                std::thread::sleep(Duration::from_millis(50));
                 ensure(!super::alive(pid), || format!("init {pid} survived delete"))?;
                 if env.rt(&["state", &id]).ok() {
                     return fail("state still answers after delete");
