@@ -210,6 +210,9 @@ impl<'a> Env<'a> {
         let mut a = vec![json!("/checker")];
         a.extend(args.iter().map(|x| json!(x)));
         cfg["process"]["args"] = Value::Array(a);
+        // An explicit cgroup path under the suite's prefix, remembered: a runtime killed
+        // mid-create (a hang) cannot leave its default cgroup behind where drop won't look.
+        cfg["linux"]["cgroupsPath"] = json!(self.cgroup_path());
         Ok(Bundle { dir, cfg })
     }
 
