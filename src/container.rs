@@ -207,7 +207,6 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
         cgroups::apply(
             &cgroups::Controllers::from_parts(&cg.hierarchies, &cg.joined),
             res,
-            &plan.devices,
             false,
         )?;
     }

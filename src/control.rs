@@ -26,7 +26,7 @@ pub fn update(root: &Path, id: &str, res: &LinuxResources) -> Result<(), Error> 
         )));
     }
     let c = Controllers::of(&st.cgroup_joined)?;
-    cgroups::apply(&c, res, &[], true)?;
+    cgroups::apply(&c, res, true)?;
     Ok(())
 }
 

@@ -289,9 +289,8 @@ pub(crate) fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
 pub(crate) fn devices_v2(
     dir: &Path,
     rules: &[oci_spec::runtime::LinuxDeviceCgroup],
-    devices: &[crate::spec::DevicePlan],
 ) -> Result<(), CgroupError> {
-    let list: Vec<ebpf::Rule> = resources::v1_rules(rules, devices)
+    let list: Vec<ebpf::Rule> = resources::v1_rules(rules)
         .into_iter()
         .filter_map(|(allow, r)| parse_rule(allow, &r))
         .collect();

@@ -9,7 +9,6 @@ use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
 
 use super::convert::{blkio_weight_to_io_weight, cpu_max, max_or, shares_to_weight, swap_v2};
 use super::{CgroupError, Hierarchy, hierarchies, write};
-use crate::spec::DevicePlan;
 
 /// Devices every container may use even under a deny-all rule (as runc allows them).
 pub const DEFAULT_ALLOWED: &[&str] = &[
@@ -152,15 +151,10 @@ fn rule(d: &LinuxDeviceCgroup) -> String {
 
 /// Applies `res`. `update` is true for `berth update` (checkBeforeUpdate applies, devices
 /// are left alone unless given).
-pub fn apply(
-    c: &Controllers,
-    res: &LinuxResources,
-    devices: &[DevicePlan],
-    update: bool,
-) -> Result<(), CgroupError> {
+pub fn apply(c: &Controllers, res: &LinuxResources, update: bool) -> Result<(), CgroupError> {
     let res = &super::convert::zeros_unset(res);
     if let Some(rules) = res.devices().as_ref().filter(|r| !r.is_empty()) {
-        apply_devices(c, rules, devices)?;
+        apply_devices(c, rules)?;
     }
     if let Some(m) = res.memory() {
         memory(c, m, update)?;
@@ -245,18 +239,14 @@ pub fn apply(
     Ok(())
 }
 
-fn apply_devices(
-    c: &Controllers,
-    rules: &[LinuxDeviceCgroup],
-    devices: &[DevicePlan],
-) -> Result<(), CgroupError> {
+fn apply_devices(c: &Controllers, rules: &[LinuxDeviceCgroup]) -> Result<(), CgroupError> {
     let Some(dev) = c.v1("devices") else {
         return match c.v2_dir() {
-            Some(dir) => super::devices_v2(dir, rules, devices),
+            Some(dir) => super::devices_v2(dir, rules),
             None => Err(missing("devices", "devices")),
         };
     };
-    for (allow, r) in v1_rules(rules, devices) {
+    for (allow, r) in v1_rules(rules) {
         write(
             &dev.join(if allow {
                 "devices.allow"
@@ -270,17 +260,14 @@ fn apply_devices(
 }
 
 /// The rules in the order to apply them: the spec's list (last match wins), with the
-/// devices every container needs (and linux.devices) allowed right after the last
-/// "deny all" — so a later rule in the config can still deny one of them.
-pub fn v1_rules(rules: &[LinuxDeviceCgroup], devices: &[DevicePlan]) -> Vec<(bool, String)> {
+/// devices every container needs allowed right after the last "deny all" — so a later
+/// rule in the config can still deny one of them. `linux.devices` nodes get no implicit
+/// rule (as in runc): the config's list decides, in order, as config-linux.md requires.
+pub fn v1_rules(rules: &[LinuxDeviceCgroup]) -> Vec<(bool, String)> {
     let deny_all = |d: &LinuxDeviceCgroup| !d.allow() && rule(d) == "a";
     let at = rules.iter().rposition(deny_all).map(|i| i + 1).unwrap_or(0);
     let mut out: Vec<(bool, String)> = rules[..at].iter().map(|d| (d.allow(), rule(d))).collect();
     out.extend(DEFAULT_ALLOWED.iter().map(|r| (true, r.to_string())));
-    for d in devices.iter().filter(|d| d.kind != libc::S_IFIFO) {
-        let t = if d.kind == libc::S_IFBLK { 'b' } else { 'c' };
-        out.push((true, format!("{t} {}:{} rwm", d.major, d.minor)));
-    }
     out.extend(rules[at..].iter().map(|d| (d.allow(), rule(d))));
     out
 }
@@ -619,7 +606,7 @@ mod tests {
             .access("r")
             .build()
             .unwrap();
-        let r = v1_rules(&[deny_all, deny_null_read], &[]);
+        let r = v1_rules(&[deny_all, deny_null_read]);
         assert_eq!(r[0], (false, "a".to_string()));
         assert_eq!(r[1], (true, DEFAULT_ALLOWED[0].to_string()));
         assert_eq!(r.last().unwrap(), &(false, "c 1:3 r".to_string()));
@@ -683,7 +670,7 @@ mod tests {
             "rdma": {"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10}}
         }))
         .unwrap();
-        apply(&c, &res, &[], false).unwrap();
+        apply(&c, &res, false).unwrap();
         let d = mnt.join("berth/c");
         let read = |f: &str| fs::read_to_string(d.join(f)).unwrap();
         assert_eq!(read("memory.max"), "1000");
@@ -728,7 +715,7 @@ mod tests {
             ),
         ] {
             let res: LinuxResources = serde_json::from_value(bad).unwrap();
-            let e = apply(&c, &res, &[], false).unwrap_err().to_string();
+            let e = apply(&c, &res, false).unwrap_err().to_string();
             assert!(e.contains(needle), "{e}");
         }
         fs::remove_dir_all(&mnt).unwrap();

@@ -33,7 +33,7 @@ pub fn default_devices(root: &Root, userns: bool) -> Result<(), RootfsError> {
             uid: 0,
             gid: 0,
         };
-        match create(root, &d, userns) {
+        match create(root, &d, userns, Existing::Replace) {
             // The config mounted something there itself: its choice stands (masking still
             // checks that /dev/null is the null device before trusting it).
             Err(RootfsError {
@@ -52,13 +52,28 @@ pub fn create_devices(
     userns: bool,
 ) -> Result<(), RootfsError> {
     for d in devices {
-        create(root, d, userns)?;
+        create(root, d, userns, Existing::MustMatch)?;
     }
     Ok(())
 }
 
+/// What to do with a file already at a device's path.
+#[derive(Clone, Copy, PartialEq)]
+enum Existing {
+    /// Default devices: whatever the image put there gives way to the real node.
+    Replace,
+    /// linux.devices: config-linux.md says a file that does not match the requested
+    /// device MUST be an error; the same device is recreated with the configured owner/mode.
+    MustMatch,
+}
+
 /// mknod, or inside a user namespace (where mknod is refused) a bind mount of the host's node.
-fn create(root: &Root, d: &DevicePlan, userns: bool) -> Result<(), RootfsError> {
+fn create(
+    root: &Root,
+    d: &DevicePlan,
+    userns: bool,
+    existing: Existing,
+) -> Result<(), RootfsError> {
     let p = d.path.as_path();
     if userns {
         let target = root
@@ -72,6 +87,16 @@ fn create(root: &Root, d: &DevicePlan, userns: bool) -> Result<(), RootfsError> 
     let dir = root
         .mkdir_all(parent)
         .at("create device directory", parent)?;
+    if existing == Existing::MustMatch {
+        let rdev = libc::makedev(d.major as u32, d.minor as u32);
+        match nix::sys::stat::fstatat(&dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) if st.st_mode & libc::S_IFMT != d.kind || st.st_rdev != rdev => {
+                return Err(Errno::EEXIST).at("linux.devices: another file is at", p);
+            }
+            Ok(_) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e).at("inspect existing device", p),
+        }
+    }
     match nix::unistd::unlinkat(&dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => {}
         Err(e) => return Err(e).at("replace existing device", p),

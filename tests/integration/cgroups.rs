@@ -156,6 +156,33 @@ fn device_rule_denies_reading_dev_null() {
 }
 
 #[test]
+fn config_devices_follow_the_device_rules() {
+    // /dev/fuse (10:229, opening needs no capability) is not a default device: created from
+    // linux.devices, it is usable only if linux.resources.devices allows it (no implicit
+    // rule, as runc).
+    let script = "head -c0 /dev/fuse 2>&1 && echo opened; true";
+    let mut env = Env::new(&["sh", "-c", script]);
+    env.push(
+        "/linux/devices",
+        json!({"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}),
+    );
+    let out = env.run();
+    out.ok();
+    assert!(
+        out.stdout.contains("Operation not permitted"),
+        "{}",
+        out.stdout
+    );
+    env.push(
+        "/linux/resources/devices",
+        json!({"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}),
+    );
+    let out = env.run();
+    out.ok();
+    assert_eq!(out.stdout, "opened\n");
+}
+
+#[test]
 fn cpuset_pins_the_process() {
     let mut env = Env::new(&["grep", "Cpus_allowed_list", "/proc/self/status"]);
     env.set("/linux/resources/cpu", json!({"cpus": "1"}));

@@ -250,6 +250,33 @@ mine-writable
 }
 
 #[test]
+fn config_device_over_another_file_is_refused() {
+    // Outside /dev (which is a fresh tmpfs), so the rootfs's own file is there.
+    let mut env = Env::new(&["stat", "-c", "%F %t:%T", "/mydev"]);
+    let rootfs = env.private_rootfs();
+    std::fs::write(rootfs.join("mydev"), "not a device").unwrap();
+    env.set("/root/path", json!(rootfs));
+    env.push(
+        "/linux/devices",
+        json!({"path": "/mydev", "type": "c", "major": 1, "minor": 3}),
+    );
+    let id = env.id();
+    env.create(&id).fails_with(&["/mydev", "another file"]);
+    env.assert_clean(&id);
+    // The same device already there is fine.
+    std::fs::remove_file(rootfs.join("mydev")).unwrap();
+    let st = std::process::Command::new("mknod")
+        .arg(rootfs.join("mydev"))
+        .args(["c", "1", "3"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = env.run();
+    out.ok();
+    assert_eq!(out.stdout, "character special file 1:3\n");
+}
+
+#[test]
 fn masked_and_readonly_paths() {
     let env = Env::new(&[
         "sh",
