@@ -131,7 +131,7 @@ def svg_chart(rows, path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="few iterations: proves the benchmark works")
-    ap.add_argument("--berth", default=os.path.join(REPO, "target/release/berth"))
+    ap.add_argument("--berth", default=os.path.join(REPO, "target/x86_64-unknown-linux-gnu/release/berth"))
     ap.add_argument("--out", default=HERE)
     a = ap.parse_args()
     n = 3 if a.quick else 40
