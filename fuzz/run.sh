@@ -7,8 +7,9 @@
 # fuzz passes nightly -Z flags (sanitizer, coverage); on the stable toolchain that needs
 # RUSTC_BOOTSTRAP=1, which this script sets for the fuzz build only. Each target starts from
 # the committed seeds (fuzz/seeds/, see seed.sh) plus what earlier runs left in
-# fuzz/corpus/<target>/; crashes land in fuzz/artifacts/<target>/. The last lines of each
-# run's libFuzzer output (executions, corpus size) are kept in fuzz/last-<target>.log.
+# fuzz/corpus/<target>/; crashes land in fuzz/artifacts/<target>/. The lines of each
+# run's libFuzzer output that matter (executions, coverage, corpus size, any crash) are
+# kept in fuzz/last-<target>.log.
 set -euo pipefail
 secs=${1:-600}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,7 +35,9 @@ for target in config state; do
         echo "run.sh: $target: artifacts in fuzz/artifacts/$target/" >&2
         status=1
     fi
-    tail -n 40 "last-$target.log.full" > "last-$target.log"
+    # The figures docs/reliability.md records, and any crash report.
+    grep -E '^(INFO: seed corpus|#[0-9]+[[:space:]]+(INITED|DONE)|Done |stat::|==[0-9]+==|SUMMARY|thread .* panicked|artifact_prefix|Test unit written)' \
+        "last-$target.log.full" > "last-$target.log" || true
     rm -f "last-$target.log.full"
     echo "corpus/$target: $(ls "corpus/$target" | wc -l) files"
 done
