@@ -98,11 +98,12 @@ pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
             source: e,
         },
     };
-    // O_NONBLOCK: a FIFO planted as config.json must not block the open; it is refused
-    // below with everything else that is not a regular file (a directory, /dev/zero).
+    // O_NONBLOCK: a FIFO planted as config.json must not block the open; O_NOCTTY: a
+    // terminal must not become ours. Both are refused below with everything else that is
+    // not a regular file (a directory, /dev/zero).
     let f = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(&file)
         .map_err(read_err)?;
     let meta = f.metadata().map_err(read_err)?;
