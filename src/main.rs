@@ -8,10 +8,26 @@ use cli::{Cli, Command, LogFormat};
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
+        Err(e) if e.use_stderr() => {
+            // One line, as every berth error: clap's message without its usage block
+            // (engines and logs keep only the last line of a runtime's stderr).
+            let text = e.render().to_string();
+            let msg: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            let msg = msg.join(" ");
+            berth::logging::error(&format!(
+                "{} (see berth --help)",
+                msg.strip_prefix("error: ").unwrap_or(&msg)
+            ));
+            std::process::exit(1);
+        }
         Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
             let _ = e.print();
-            std::process::exit(code);
+            std::process::exit(0);
         }
     };
     berth::logging::init(

@@ -18,11 +18,13 @@ pub use devices::setup_console;
 use paths::{Kind, Root, fd_path};
 
 #[derive(Debug, thiserror::Error)]
-#[error("{step} {}: {errno}", path.display())]
+#[error("{}{step} {}: {errno}", mount.map(|i| format!("mounts[{i}]: ")).unwrap_or_default(), path.display())]
 pub struct RootfsError {
     pub step: &'static str,
     pub path: PathBuf,
     pub errno: Errno,
+    /// Index in config.json `mounts` when the error is about one: the message names it.
+    pub mount: Option<usize>,
 }
 
 pub(crate) trait At<T> {
@@ -35,6 +37,7 @@ impl<T> At<T> for Result<T, Errno> {
             step,
             path: path.to_path_buf(),
             errno,
+            mount: None,
         })
     }
 }
@@ -71,7 +74,10 @@ pub fn prepare(
             .iter()
             .find(|(i, _)| *i == m.index)
             .map(|(_, fd)| fd);
-        mounts::mount_one(&root, m, ns, cgroups, tree)?;
+        mounts::mount_one(&root, m, ns, cgroups, tree).map_err(|mut e| {
+            e.mount = Some(m.index);
+            e
+        })?;
     }
     let dev_is_bind = plan
         .mounts

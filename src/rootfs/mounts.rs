@@ -105,6 +105,7 @@ fn tmpfs(root: &Root, m: &MountPlan) -> Result<(), RootfsError> {
             step: e.step,
             path: dest.join(&e.rel),
             errno: e.errno,
+            mount: None,
         })?;
     }
     if let Some(mode) = existing_mode {

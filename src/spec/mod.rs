@@ -1,5 +1,6 @@
 //! config.json → validated [`Plan`]. Every error names the JSON path it is about.
 
+pub mod fuzz;
 pub mod mountopts;
 pub mod plan;
 mod process;
@@ -8,7 +9,9 @@ pub use process::parse_cpu_list;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
+use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use nix::sched::CloneFlags;
@@ -34,6 +37,14 @@ pub enum SpecError {
         column: usize,
         msg: String,
     },
+    #[error("{file}: {field}: invalid JSON at line {line} column {column}: {msg}")]
+    SyntaxIn {
+        file: PathBuf,
+        field: String,
+        line: usize,
+        column: usize,
+        msg: String,
+    },
     #[error("{file}: {field}: {msg} (line {line} column {column})")]
     Field {
         file: PathBuf,
@@ -42,15 +53,36 @@ pub enum SpecError {
         column: usize,
         msg: String,
     },
+    #[error("{0}: not a regular file")]
+    NotRegular(PathBuf),
+    #[error("{0}: {1} bytes, more than the 64 MiB berth reads")]
+    TooBig(PathBuf, u64),
     #[error("config.json: {field}: {reason}")]
     Invalid { field: String, reason: String },
 }
 
 pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> SpecError {
     SpecError::Invalid {
-        field: field.into(),
-        reason: reason.into(),
+        field: one_line(&field.into()),
+        reason: one_line(&reason.into()),
     }
+}
+
+/// Escapes control characters: config strings (paths, keys, names) are quoted in errors,
+/// and a newline in one would split berth's one-line error into several.
+fn one_line(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Reads and parses `<bundle>/config.json`.
@@ -59,25 +91,76 @@ pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
         return Err(SpecError::BundleMissing(bundle.to_path_buf()));
     }
     let file = bundle.join("config.json");
-    let data = std::fs::read(&file).map_err(|e| match e.kind() {
+    let read_err = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => SpecError::ConfigMissing(file.clone()),
         _ => SpecError::Read {
             path: file.clone(),
             source: e,
         },
-    })?;
+    };
+    // O_NONBLOCK: a FIFO planted as config.json must not block the open; O_NOCTTY: a
+    // terminal must not become ours. Both are refused below with everything else that is
+    // not a regular file (a directory, /dev/zero).
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(&file)
+        .map_err(read_err)?;
+    let meta = f.metadata().map_err(read_err)?;
+    if !meta.is_file() {
+        return Err(SpecError::NotRegular(file));
+    }
+    if meta.len() > MAX_CONFIG {
+        return Err(SpecError::TooBig(file, meta.len()));
+    }
+    let mut data = Vec::with_capacity(meta.len() as usize);
+    // Bounded even if the file grows while it is read.
+    f.take(MAX_CONFIG + 1)
+        .read_to_end(&mut data)
+        .map_err(read_err)?;
+    if data.len() as u64 > MAX_CONFIG {
+        return Err(SpecError::TooBig(file, data.len() as u64));
+    }
     parse(&data, &file)
 }
 
+/// Far above any real config (podman's seccomp profile, the biggest part of one, is ~30 KiB),
+/// low enough that a hostile bundle cannot make berth allocate without bound.
+const MAX_CONFIG: u64 = 64 << 20;
+
 /// Parses config.json bytes; `file` is only used in messages.
 pub fn parse(data: &[u8], file: &Path) -> Result<Spec, SpecError> {
+    // serde would read a top-level array as the Spec's fields in order and complain about
+    // element [0]; say what is wrong instead.
+    if let Some(at) = data.iter().position(|b| !b.is_ascii_whitespace()) {
+        if data[at] != b'{' {
+            let before = &data[..at];
+            let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+            let column = 1 + before.iter().rev().take_while(|&&b| b != b'\n').count();
+            return Err(SpecError::Syntax {
+                file: file.to_path_buf(),
+                line,
+                column,
+                msg: "the document must be a JSON object".into(),
+            });
+        }
+    }
     let de = &mut serde_json::Deserializer::from_slice(data);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
+    let spec = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
+        let field = one_line(&e.path().to_string());
         let inner = e.into_inner();
         let (line, column) = (inner.line(), inner.column());
-        let msg = strip_position(&inner.to_string());
-        if inner.is_syntax() || inner.is_eof() || field == "." {
+        let msg = one_line(&strip_position(&inner.to_string()));
+        if (inner.is_syntax() || inner.is_eof()) && field != "." {
+            // e.g. a number out of range: the JSON is broken, but at a known field.
+            SpecError::SyntaxIn {
+                file: file.to_path_buf(),
+                field,
+                line,
+                column,
+                msg,
+            }
+        } else if inner.is_syntax() || inner.is_eof() || field == "." {
             SpecError::Syntax {
                 file: file.to_path_buf(),
                 line,
@@ -93,7 +176,16 @@ pub fn parse(data: &[u8], file: &Path) -> Result<Spec, SpecError> {
                 msg,
             }
         }
-    })
+    })?;
+    // Bytes after the object would otherwise be ignored: a config cut and pasted twice,
+    // or two documents in one file, is not the config the user meant.
+    de.end().map_err(|e| SpecError::Syntax {
+        file: file.to_path_buf(),
+        line: e.line(),
+        column: e.column(),
+        msg: one_line(&strip_position(&e.to_string())),
+    })?;
+    Ok(spec)
 }
 
 /// serde_json appends " at line L column C"; we print position ourselves.
@@ -119,8 +211,106 @@ pub fn process_plan(p: &oci_spec::runtime::Process) -> Result<ProcessPlan, SpecE
     process::plan(p, &PlanOptions::default())
 }
 
+/// The only steps of planning that look at the host: everything else in [`plan`] is a pure
+/// function of the spec, which is what lets the fuzz target run the very same code.
+trait Host {
+    /// Resolves the rootfs path (already joined to the bundle) to a real directory.
+    fn rootfs(&self, path: &Path) -> Result<PathBuf, SpecError>;
+    /// Opens a namespace file to join; `None` when the host is not consulted.
+    fn namespace(
+        &self,
+        field: &str,
+        path: &Path,
+        flag: CloneFlags,
+        typ: LinuxNamespaceType,
+    ) -> Result<Option<OwnedFd>, SpecError>;
+    fn fs_supported(&self, fstype: &str) -> bool;
+}
+
+/// The real host: what `create` uses.
+struct RealHost;
+
+impl Host for RealHost {
+    fn rootfs(&self, path: &Path) -> Result<PathBuf, SpecError> {
+        let rootfs = std::fs::canonicalize(path)
+            .map_err(|e| invalid("root.path", format!("{}: {e}", path.display())))?;
+        if !rootfs.is_dir() {
+            return Err(invalid(
+                "root.path",
+                format!("{}: not a directory", rootfs.display()),
+            ));
+        }
+        Ok(rootfs)
+    }
+
+    fn namespace(
+        &self,
+        field: &str,
+        path: &Path,
+        flag: CloneFlags,
+        typ: LinuxNamespaceType,
+    ) -> Result<Option<OwnedFd>, SpecError> {
+        open_namespace(field, path, flag, typ).map(Some)
+    }
+
+    fn fs_supported(&self, fstype: &str) -> bool {
+        fs_supported(fstype)
+    }
+}
+
+/// No file system, no kernel: paths are taken as given, namespace files are not opened
+/// (nor recorded as joined), and only [`KNOWN_FS`] filesystem types exist.
+struct PureHost;
+
+impl Host for PureHost {
+    fn rootfs(&self, path: &Path) -> Result<PathBuf, SpecError> {
+        Ok(path.to_path_buf())
+    }
+
+    fn namespace(
+        &self,
+        _field: &str,
+        _path: &Path,
+        _flag: CloneFlags,
+        _typ: LinuxNamespaceType,
+    ) -> Result<Option<OwnedFd>, SpecError> {
+        Ok(None)
+    }
+
+    fn fs_supported(&self, fstype: &str) -> bool {
+        KNOWN_FS.contains(&fstype)
+    }
+}
+
 /// Validates the spec and resolves it into a [`Plan`].
 pub fn plan(id: &str, bundle: &Path, spec: &Spec, opts: &PlanOptions) -> Result<Plan, SpecError> {
+    plan_on(&RealHost, id, bundle, spec, opts)
+}
+
+/// config.json bytes → [`Plan`] by the same parse and validation `create` runs, but without
+/// touching the host (see [`PureHost`]): the entry point of the config fuzz target. Plans
+/// made this way lack the namespaces to join and must not be used to create a container.
+pub fn check_bytes(data: &[u8], bundle: &Path) -> Result<Plan, SpecError> {
+    let spec = parse(data, &bundle.join("config.json"))?;
+    plan_on(
+        &PureHost,
+        "fuzz",
+        bundle,
+        &spec,
+        &PlanOptions {
+            console_socket: true,
+            ..PlanOptions::default()
+        },
+    )
+}
+
+fn plan_on(
+    host: &dyn Host,
+    id: &str,
+    bundle: &Path,
+    spec: &Spec,
+    opts: &PlanOptions,
+) -> Result<Plan, SpecError> {
     check_version(spec.version())?;
     let root = spec
         .root()
@@ -134,17 +324,10 @@ pub fn plan(id: &str, bundle: &Path, spec: &Spec, opts: &PlanOptions) -> Result<
     if root.path().as_os_str().is_empty() {
         return Err(invalid("root.path", "missing"));
     }
-    let rootfs = std::fs::canonicalize(&rootfs)
-        .map_err(|e| invalid("root.path", format!("{}: {e}", rootfs.display())))?;
-    if !rootfs.is_dir() {
-        return Err(invalid(
-            "root.path",
-            format!("{}: not a directory", rootfs.display()),
-        ));
-    }
+    let rootfs = host.rootfs(&rootfs)?;
 
     let linux = spec.linux().clone().unwrap_or_default();
-    let namespaces = namespaces(&linux)?;
+    let namespaces = namespaces(host, &linux)?;
     let seccomp = linux.seccomp().as_ref().map(seccomp_plan).transpose()?;
     for (field, value) in [
         (
@@ -175,9 +358,17 @@ pub fn plan(id: &str, bundle: &Path, spec: &Spec, opts: &PlanOptions) -> Result<
         if v.is_some() && !namespaces.has(CloneFlags::CLONE_NEWUTS) {
             return Err(invalid(field, "setting it needs a private uts namespace"));
         }
+        // The kernel's limit (HOST_NAME_MAX); past it sethostname fails in the container
+        // with a bare EINVAL.
+        if let Some(v) = v.as_ref().filter(|v| v.len() > 64) {
+            return Err(invalid(
+                field,
+                format!("{} bytes, more than the 64 the kernel allows", v.len()),
+            ));
+        }
     }
 
-    let mounts = mounts(spec, bundle, &namespaces)?;
+    let mounts = mounts(host, spec, bundle, &namespaces)?;
     let rootfs_propagation =
         match linux.rootfs_propagation().as_deref() {
             None | Some("") => None,
@@ -190,6 +381,14 @@ pub fn plan(id: &str, bundle: &Path, spec: &Spec, opts: &PlanOptions) -> Result<
     for (i, d) in linux.devices().iter().flatten().enumerate() {
         let field = format!("linux.devices[{i}]");
         let path = container_path(&format!("{field}.path"), d.path())?;
+        // Device nodes belong in /dev: anywhere else one would replace a rootfs file (or
+        // /dev itself) with a node.
+        if !path.starts_with("/dev") || path.components().count() < 3 {
+            return Err(invalid(
+                format!("{field}.path"),
+                format!("{}: must be a path under /dev", path.display()),
+            ));
+        }
         let kind = match d.typ() {
             LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
             LinuxDeviceType::B => libc::S_IFBLK,
@@ -222,6 +421,34 @@ pub fn plan(id: &str, bundle: &Path, spec: &Spec, opts: &PlanOptions) -> Result<
         });
     }
 
+    for (i, d) in linux
+        .resources()
+        .as_ref()
+        .and_then(|r| r.devices().as_ref())
+        .iter()
+        .copied()
+        .flatten()
+        .enumerate()
+    {
+        if let Some(a) = d.access() {
+            if a.is_empty() || !a.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
+                return Err(invalid(
+                    format!("linux.resources.devices[{i}].access"),
+                    format!("{a:?}: only the letters r, w and m"),
+                ));
+            }
+        }
+    }
+    if let Some(p) = linux.cgroups_path() {
+        // The cgroup code would drop the '..' and use the rest: say so rather than guess.
+        if p.components().any(|c| c == Component::ParentDir) {
+            return Err(invalid(
+                "linux.cgroupsPath",
+                format!("{}: must not contain '..'", p.display()),
+            ));
+        }
+    }
+
     let paths = |field: &str, list: &Option<Vec<String>>| -> Result<Vec<PathBuf>, SpecError> {
         list.iter()
             .flatten()
@@ -243,6 +470,7 @@ pub fn plan(id: &str, bundle: &Path, spec: &Spec, opts: &PlanOptions) -> Result<
         if k.is_empty() || k.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
             return Err(invalid(format!("linux.sysctl.{k}"), "malformed key"));
         }
+        check_sysctl(k, &namespaces)?;
     }
 
     let personality = match linux.personality() {
@@ -385,12 +613,83 @@ fn check_version(v: &str) -> Result<(), SpecError> {
     }
 }
 
+/// Only sysctls that live in one of the container's namespaces may be set: any other is
+/// host-wide, and writing it from the container would change the host.
+fn check_sysctl(key: &str, ns: &Namespaces) -> Result<(), SpecError> {
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let dotted = key.replace('/', ".");
+    let needs = if IPC.contains(&dotted.as_str()) || dotted.starts_with("fs.mqueue.") {
+        (CloneFlags::CLONE_NEWIPC, "ipc")
+    } else if dotted.starts_with("net.") {
+        (CloneFlags::CLONE_NEWNET, "network")
+    } else if dotted == "kernel.hostname" || dotted == "kernel.domainname" {
+        (CloneFlags::CLONE_NEWUTS, "uts")
+    } else {
+        return Err(invalid(
+            format!("linux.sysctl.{key}"),
+            "not in any namespace the container can have: setting it would change the host",
+        ));
+    };
+    if !ns.has(needs.0) {
+        return Err(invalid(
+            format!("linux.sysctl.{key}"),
+            format!("needs a private {} namespace", needs.1),
+        ));
+    }
+    Ok(())
+}
+
+/// Id mappings must each fit in 32 bits, and no two may overlap on either side: the
+/// kernel refuses such a map with a bare EINVAL long after planning.
+fn check_id_maps(field: &str, maps: &[IdMap]) -> Result<(), SpecError> {
+    let end = |start: u32, size: u32| u64::from(start) + u64::from(size);
+    for (i, m) in maps.iter().enumerate() {
+        for (side, start) in [("containerID", m.container_id), ("hostID", m.host_id)] {
+            if end(start, m.size) > 1 << 32 {
+                return Err(invalid(
+                    format!("{field}[{i}]"),
+                    format!("{side} {start} + size {} goes past 2^32", m.size),
+                ));
+            }
+        }
+        for (j, o) in maps[..i].iter().enumerate() {
+            let overlap =
+                |a: u32, b: u32| u64::from(a) < end(b, o.size) && u64::from(b) < end(a, m.size);
+            if overlap(m.container_id, o.container_id) || overlap(m.host_id, o.host_id) {
+                return Err(invalid(
+                    format!("{field}[{i}]"),
+                    format!("overlaps {field}[{j}]"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A config path for a message: an empty one would vanish between the colons.
+pub(crate) fn shown(p: &Path) -> String {
+    if p.as_os_str().is_empty() {
+        "\"\"".to_string()
+    } else {
+        p.display().to_string()
+    }
+}
+
 /// An absolute path inside the container without `..` (config-linux.md paths).
 fn container_path(field: &str, p: &Path) -> Result<PathBuf, SpecError> {
     if !p.is_absolute() {
         return Err(invalid(
             field,
-            format!("{}: must be an absolute path", p.display()),
+            format!("{}: must be an absolute path", shown(p)),
         ));
     }
     if p.components().any(|c| c == Component::ParentDir) {
@@ -415,7 +714,7 @@ fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
     }
 }
 
-fn namespaces(linux: &oci_spec::runtime::Linux) -> Result<Namespaces, SpecError> {
+fn namespaces(host: &dyn Host, linux: &oci_spec::runtime::Linux) -> Result<Namespaces, SpecError> {
     let mut ns = Namespaces::default();
     let mut seen = HashSet::new();
     for (i, n) in linux.namespaces().iter().flatten().enumerate() {
@@ -430,9 +729,16 @@ fn namespaces(linux: &oci_spec::runtime::Linux) -> Result<Namespaces, SpecError>
         match n.path() {
             None => ns.new |= flag,
             Some(p) if p.as_os_str().is_empty() => ns.new |= flag,
+            Some(p) if !p.is_absolute() => {
+                return Err(invalid(
+                    format!("{field}.path"),
+                    format!("{}: must be an absolute path", shown(p)),
+                ));
+            }
             Some(p) => {
-                let fd = open_namespace(&format!("{field}.path"), p, flag, n.typ())?;
-                ns.join.push((flag, fd, p.clone()));
+                if let Some(fd) = host.namespace(&format!("{field}.path"), p, flag, n.typ())? {
+                    ns.join.push((flag, fd, p.clone()));
+                }
             }
         }
     }
@@ -471,6 +777,7 @@ fn namespaces(linux: &oci_spec::runtime::Linux) -> Result<Namespaces, SpecError>
                 "must be greater than zero",
             ));
         }
+        check_id_maps(field, list)?;
     }
     let timens = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
     for (clock, off) in linux.time_offsets().iter().flatten() {
@@ -560,11 +867,25 @@ fn fs_supported(fstype: &str) -> bool {
         })
 }
 
-fn mounts(spec: &Spec, bundle: &Path, ns: &Namespaces) -> Result<Vec<MountPlan>, SpecError> {
+fn mounts(
+    host: &dyn Host,
+    spec: &Spec,
+    bundle: &Path,
+    ns: &Namespaces,
+) -> Result<Vec<MountPlan>, SpecError> {
     let mut out = Vec::new();
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         let field = format!("mounts[{i}]");
         let destination = container_path(&format!("{field}.destination"), m.destination())?;
+        if destination
+            .components()
+            .all(|c| c == Component::RootDir || c == Component::CurDir)
+        {
+            return Err(invalid(
+                format!("{field}.destination"),
+                "cannot mount over the container's root (that is root.path)",
+            ));
+        }
         let options = mountopts::parse(m.options().as_deref().unwrap_or(&[]));
         let typ = m.typ().as_deref().unwrap_or("");
         let is_bind = options.bind || typ == "bind";
@@ -584,7 +905,7 @@ fn mounts(spec: &Spec, bundle: &Path, ns: &Namespaces) -> Result<Vec<MountPlan>,
                 format!("{field}.type"),
                 "missing (and not a bind mount)",
             ));
-        } else if !fs_supported(typ) {
+        } else if !host.fs_supported(typ) {
             return Err(invalid(
                 format!("{field}.type"),
                 format!("unknown filesystem type {typ:?}"),
@@ -687,6 +1008,59 @@ mod tests {
                 .contains("ociVersion")
         );
         assert!(check_version("").is_err());
+    }
+
+    #[test]
+    fn trailing_bytes_and_non_objects_are_syntax_errors() {
+        let e = parse(br#"{"ociVersion":"1.0.2"} {}"#, Path::new("c.json")).unwrap_err();
+        assert!(e.to_string().contains("trailing characters"), "{e}");
+        let e = parse(b"\n  [1]", Path::new("c.json")).unwrap_err();
+        assert!(e.to_string().contains("line 2 column 3"), "{e}");
+    }
+
+    #[test]
+    fn errors_stay_on_one_line() {
+        let data = br#"{"ociVersion":"1.0.2","process":{"cwd":"/","user":{"uid":0,"gid":0},"args":["sh"]},"root":{"path":"r"},"mounts":[{"destination":"a\nb","type":"tmpfs"}]}"#;
+        let e = check_bytes(data, Path::new("/b")).unwrap_err().to_string();
+        assert!(e.contains("a\\nb") && !e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn id_maps_must_not_overlap_or_wrap() {
+        let m = |c, h, size| IdMap {
+            container_id: c,
+            host_id: h,
+            size,
+        };
+        assert!(check_id_maps("u", &[m(0, 1000, 10), m(10, 2000, 10)]).is_ok());
+        assert!(check_id_maps("u", &[m(0, 1000, 10), m(9, 2000, 10)]).is_err());
+        assert!(check_id_maps("u", &[m(0, 1000, 10), m(10, 1009, 10)]).is_err());
+        assert!(check_id_maps("u", &[m(0, u32::MAX, 1)]).is_ok());
+        assert!(check_id_maps("u", &[m(0, u32::MAX, 2)]).is_err());
+    }
+
+    #[test]
+    fn only_namespaced_sysctls() {
+        let ns = Namespaces {
+            new: CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWNET,
+            ..Namespaces::default()
+        };
+        for ok in [
+            "kernel.msgmax",
+            "fs.mqueue.queues_max",
+            "net.ipv4.ip_forward",
+            "net/core/somaxconn",
+        ] {
+            assert!(check_sysctl(ok, &ns).is_ok(), "{ok}");
+        }
+        for bad in [
+            "vm.swappiness",
+            "kernel.hostname",
+            "kernel.pid_max",
+            "fs.file-max",
+        ] {
+            assert!(check_sysctl(bad, &ns).is_err(), "{bad}");
+        }
     }
 
     #[test]

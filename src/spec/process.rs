@@ -27,7 +27,7 @@ pub(super) fn plan(p: &Process, _opts: &PlanOptions) -> Result<ProcessPlan, Spec
     if !p.cwd().is_absolute() {
         return Err(invalid(
             "process.cwd",
-            format!("{}: must be an absolute path", p.cwd().display()),
+            format!("{}: must be an absolute path", super::shown(p.cwd())),
         ));
     }
     let caps = match p.capabilities() {

@@ -8,6 +8,7 @@ mod engines;
 mod exec;
 mod hooks;
 mod lifecycle;
+mod malformed;
 mod namespaces;
 mod process;
 mod rootfs;
