@@ -72,6 +72,15 @@ pub fn prepare(
             .find(|(i, _)| *i == m.index)
             .map(|(_, fd)| fd);
         mounts::mount_one(&root, m, ns, cgroups, tree)?;
+        // Between two mounts: the container's mount namespace is half made.
+        #[cfg(feature = "failpoints")]
+        if let Some(e) = crate::failpoints::eval("init::mount") {
+            return Err(RootfsError {
+                step: "after mounting",
+                path: m.destination.join(e.to_string()),
+                errno: Errno::EIO,
+            });
+        }
     }
     let dev_is_bind = plan
         .mounts
