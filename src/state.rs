@@ -246,9 +246,20 @@ impl ContainerDir {
         fs::rename(&tmp, &p).map_err(io(&p))
     }
 
+    /// Removes the directory so that readers see the whole container or none of it: it is
+    /// first renamed to a name no id can have ('~' is not allowed), then emptied. Emptied in
+    /// place, a reader could meet a directory without its state.json.
     pub fn remove(&self) -> Result<(), StateError> {
-        match fs::remove_dir_all(&self.path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&self.path)(e)),
+        let parent = self.path.parent().unwrap_or(Path::new("/"));
+        let gone = parent.join(format!("~deleting-{}", std::process::id()));
+        let target = match fs::rename(&self.path, &gone) {
+            Ok(()) => &gone,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            // Still removable in place (e.g. a stale ~deleting dir of a reused pid).
+            Err(_) => &self.path,
+        };
+        match fs::remove_dir_all(target) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(target)(e)),
             _ => Ok(()),
         }
     }
