@@ -40,6 +40,7 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[cfg(feature = "failpoints")]
     #[error(transparent)]
     Injected(#[from] crate::failpoints::Injected),
     #[error("{0}")]

@@ -22,6 +22,7 @@ pub const ENV: &str = "BERTH_FAILPOINTS";
 pub const LOG_ENV: &str = "BERTH_FAILPOINTS_LOG";
 
 /// The error an armed `return` point makes its step fail with.
+#[cfg(feature = "failpoints")]
 #[derive(Debug, thiserror::Error)]
 #[error("failpoint {0}: injected failure")]
 pub struct Injected(pub String);

@@ -16,6 +16,7 @@ pub enum HookError {
         path: String,
         msg: String,
     },
+    #[cfg(feature = "failpoints")]
     #[error(transparent)]
     Injected(#[from] crate::failpoints::Injected),
 }

@@ -35,6 +35,7 @@ pub enum InitError {
     Seccomp(#[from] crate::security::seccomp::SeccompError),
     #[error("{step}: {errno}")]
     Sys { step: String, errno: Errno },
+    #[cfg(feature = "failpoints")]
     #[error(transparent)]
     Injected(#[from] crate::failpoints::Injected),
     #[error("{0}")]
