@@ -10,6 +10,9 @@
 //! - `return(kill)`: the process dies there by SIGKILL, as if the machine's OOM killer or an
 //!   impatient engine had struck (a pid-namespace init, which cannot SIGKILL itself, exits
 //!   with `_exit` instead: just as abrupt);
+//! - `return(hold)`: records the point, then holds it for 2 s and carries on: a test kills
+//!   the berth that cloned the init stub (or exec's child) meanwhile. The clone cannot do it
+//!   itself: from inside a new pid namespace no signal reaches the parent;
 //! - `sleep(MS)`: holds the step open (exec::joined uses it for a CVE-2019-5736 test).
 //!
 //! `BERTH_FAILPOINTS_LOG=FILE` appends "name action pid" for every point that fires, so a test
@@ -41,13 +44,13 @@ macro_rules! failpoint {
 
 #[cfg(feature = "failpoints")]
 mod imp {
+    use std::fs::File;
     use std::io::Write;
-    use std::os::fd::{FromRawFd, OwnedFd};
     use std::sync::OnceLock;
 
     use super::{ENV, Injected, LOG_ENV};
 
-    static LOG: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    static LOG: OnceLock<Option<File>> = OnceLock::new();
 
     /// Arms the points named in `BERTH_FAILPOINTS`; called once by `main`.
     pub fn setup() -> Result<(), String> {
@@ -57,7 +60,6 @@ mod imp {
                 .create(true)
                 .open(p)
                 .ok()
-                .map(OwnedFd::from)
         });
         let _ = LOG.set(log);
         let Ok(conf) = std::env::var(ENV) else {
@@ -73,21 +75,15 @@ mod imp {
     }
 
     fn record(name: &str, action: &str) {
-        if let Some(Some(fd)) = LOG.get() {
-            let line = format!("{name} {action} {}\n", std::process::id());
-            // A borrowed copy of the fd: File would close it on drop.
-            // SAFETY: the fd stays open for the life of the process (LOG is never cleared).
-            let mut f = std::mem::ManuallyDrop::new(unsafe {
-                std::fs::File::from_raw_fd(std::os::fd::AsRawFd::as_raw_fd(fd))
-            });
-            let _ = f.write_all(line.as_bytes());
+        if let Some(Some(mut f)) = LOG.get().map(Option::as_ref) {
+            let _ = f.write_all(format!("{name} {action} {}\n", std::process::id()).as_bytes());
         }
     }
 
     /// Evaluates point `name`: `Some` when the step must fail; never returns on `kill`.
     pub fn eval(name: &str) -> Option<Injected> {
-        fail::eval(name, |arg| {
-            if arg.as_deref() == Some("kill") {
+        fail::eval(name, |arg| match arg.as_deref() {
+            Some("kill") => {
                 record(name, "kill");
                 // SAFETY: signalling ourselves; _exit if we are a pid-namespace init, which
                 // ignores SIGKILL from inside its own namespace.
@@ -96,9 +92,18 @@ mod imp {
                     libc::_exit(137)
                 }
             }
-            record(name, "error");
-            Injected(name.to_string())
+            // The test kills our parent meanwhile; we carry on and meet the consequences.
+            Some("hold") => {
+                record(name, "hold");
+                std::thread::sleep(std::time::Duration::from_secs(2));
+                None
+            }
+            _ => {
+                record(name, "error");
+                Some(Injected(name.to_string()))
+            }
         })
+        .flatten()
     }
 }
 
