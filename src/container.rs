@@ -203,12 +203,14 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     crate::failpoint!("create::state-dir");
     state::make_fifo(&dir.fifo())?;
     crate::failpoint!("create::fifo");
-    let cg = Cgroups::create(id, plan.cgroups_path.as_deref())?;
+    // Recorded before they are made (pid 0 = no init yet): a berth killed from here on
+    // leaves a state that names the cgroups, which `delete` then empties and removes.
+    let planned = Cgroups::planned(id, plan.cgroups_path.as_deref())?;
+    dir.save(&record(&plan, &bundle, 0, 0, &planned, false))?;
+    crate::failpoint!("create::planned");
+    let cg = planned.make()?;
     logging::step("create: cgroups made");
     guard.cgroups = Some(cg.clone());
-    // Recorded at once (pid 0 = no init yet): a berth killed from here on leaves a state
-    // that names the cgroups, which `delete` then removes.
-    dir.save(&record(&plan, &bundle, 0, 0, &cg, false))?;
     crate::failpoint!("create::cgroup");
     if let Some(res) = &plan.resources {
         cgroups::apply(

@@ -17,6 +17,7 @@ use crate::common::*;
 pub const POINTS: &[&str] = &[
     "create::state-dir",
     "create::fifo",
+    "create::planned",
     "create::cgroup",
     "create::clone",
     "init::namespaces",
@@ -323,6 +324,7 @@ fn a_killed_create_leaves_a_state_that_list_state_and_delete_handle() {
     // --force) removes them.
     for point in [
         "create::state-dir",
+        "create::planned",
         "create::cgroup",
         "create::go",
         "create::ready",
