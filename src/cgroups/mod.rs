@@ -401,7 +401,11 @@ fn freezer(dirs: &[PathBuf]) -> Option<(PathBuf, bool)> {
 
 pub fn is_frozen(dirs: &[PathBuf]) -> bool {
     match freezer(dirs) {
-        Some((p, true)) => fs::read_to_string(p).is_ok_and(|s| s.trim() == "FROZEN"),
+        // FREEZING: a freeze is under way, or a task (an `exec --ignore-paused`) just joined
+        // the frozen cgroup and is not stopped yet; either way the container is paused.
+        Some((p, true)) => {
+            fs::read_to_string(p).is_ok_and(|s| matches!(s.trim(), "FROZEN" | "FREEZING"))
+        }
         Some((p, false)) => fs::read_to_string(p).is_ok_and(|s| s.trim() == "1"),
         None => false,
     }
