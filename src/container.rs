@@ -44,6 +44,9 @@ pub enum Error {
     /// kill and treats it as "the process already finished".
     #[error("container not running: {0}")]
     NotRunning(String),
+    #[cfg(feature = "failpoints")]
+    #[error(transparent)]
+    Injected(#[from] crate::failpoints::Injected),
     #[error("{0}")]
     Msg(String),
 }
@@ -84,6 +87,8 @@ pub struct Created {
     pub state: State,
     /// Our end of the internal console socket (interactive `run`).
     pub console: Option<UnixStream>,
+    /// The container's lock, still held: `run` keeps it until the process has started.
+    pub lock: Option<state::Lock>,
 }
 
 /// Undoes a partial create when dropped while armed: nothing may be left behind.
@@ -191,7 +196,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
         None => None,
     };
     logging::step("create: config parsed and planned");
-    dir.create(root)?;
+    let lock = dir.create(root)?;
     let mut guard = Teardown {
         dir: &dir,
         child: None,
@@ -199,10 +204,18 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
         poststop: None,
         armed: true,
     };
+    crate::failpoint!("create::state-dir");
     state::make_fifo(&dir.fifo())?;
-    let cg = Cgroups::create(id, plan.cgroups_path.as_deref())?;
+    crate::failpoint!("create::fifo");
+    // Recorded before they are made (pid 0 = no init yet): a berth killed from here on
+    // leaves a state that names the cgroups, which `delete` then empties and removes.
+    let planned = Cgroups::planned(id, plan.cgroups_path.as_deref())?;
+    dir.save(&record(&plan, &bundle, 0, 0, &planned, false))?;
+    crate::failpoint!("create::planned");
+    let cg = planned.make()?;
     logging::step("create: cgroups made");
     guard.cgroups = Some(cg.clone());
+    crate::failpoint!("create::cgroup");
     if let Some(res) = &plan.resources {
         cgroups::apply(
             &cgroups::Controllers::from_parts(&cg.hierarchies, &cg.joined),
@@ -216,6 +229,8 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     let (pid, pidfd) = match namespaces::clone_into(namespaces::clone_flags(&plan.namespaces))? {
         Forked::Child => {
             drop(parent_chan);
+            // Only our copy of the fd: the lock stays with the parent until it exits.
+            drop(lock);
             init::run(InitArgs {
                 plan: &plan,
                 chan: child_chan,
@@ -231,6 +246,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     };
     logging::step("create: init cloned");
     guard.child = Some(pid);
+    crate::failpoint!("create::clone");
     drop(child_chan);
     drop(console);
     drop(seccomp_agent);
@@ -247,6 +263,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
         namespaces::write_id_maps(pid, &plan.namespaces)?;
     }
     cg.add(pid.as_raw())?;
+    crate::failpoint!("create::go");
     logging::step("create: maps and cgroup join done, Go sent");
     parent_chan.send(&Msg::Go {
         host_pid: pid.as_raw(),
@@ -266,22 +283,11 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     }
     let (start_time, _) = state::proc_start_time(pid.as_raw())
         .ok_or_else(|| Error::Msg("container init exited during create".into()))?;
-    let st = State {
-        oci_version: plan.oci_version.clone(),
-        id: id.to_string(),
-        pid: pid.as_raw(),
-        start_time,
-        bundle: bundle.clone(),
-        rootfs: plan.rootfs.clone(),
-        created: logging::rfc3339(SystemTime::now(), true),
-        annotations: plan.annotations.clone(),
-        cgroup_paths: cg.created.clone(),
-        cgroup_joined: cg.joined.clone(),
-        poststart: plan.hooks.poststart.clone(),
-        poststop: plan.hooks.poststop.clone(),
-    };
+    let st = record(&plan, &bundle, pid.as_raw(), start_time, &cg, true);
     logging::step("create: init ready");
+    crate::failpoint!("create::ready");
     dir.save(&st)?;
+    crate::failpoint!("create::saved");
     if let Some(pf) = &opts.pid_file {
         write_pid_file(pf, pid.as_raw())?;
     }
@@ -293,7 +299,42 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
         dir,
         state: st,
         console: console_rx,
+        lock: Some(lock),
     })
+}
+
+/// The state to record: before the init exists (pid 0, no hooks: a create that dies then
+/// has run none) and once it is ready.
+fn record(
+    plan: &Plan,
+    bundle: &Path,
+    pid: i32,
+    start_time: u64,
+    cg: &Cgroups,
+    hooks: bool,
+) -> State {
+    State {
+        oci_version: plan.oci_version.clone(),
+        id: plan.id.clone(),
+        pid,
+        start_time,
+        bundle: bundle.to_path_buf(),
+        rootfs: plan.rootfs.clone(),
+        created: logging::rfc3339(SystemTime::now(), true),
+        annotations: plan.annotations.clone(),
+        cgroup_paths: cg.created.clone(),
+        cgroup_joined: cg.joined.clone(),
+        poststart: if hooks {
+            plan.hooks.poststart.clone()
+        } else {
+            Vec::new()
+        },
+        poststop: if hooks {
+            plan.hooks.poststop.clone()
+        } else {
+            Vec::new()
+        },
+    }
 }
 
 fn set_affinity(pid: Pid, cpus: &[usize]) -> Result<(), Error> {
@@ -387,8 +428,9 @@ pub fn poll_readable(fds: &[BorrowedFd], timeout_ms: i32) -> Option<usize> {
 pub fn start(root: &Path, id: &str) -> Result<(), Error> {
     let dir = ContainerDir::new(root, id)?;
     let _lock = dir.lock()?;
-    let st = dir.load()?;
-    match state::status(&dir, &st) {
+    let st = dir.load_locked()?;
+    crate::failpoint!("start::locked");
+    match state::status_locked(&dir, &st) {
         Status::Created => start_created(&dir, &st),
         s => Err(Error::Msg(format!(
             "cannot start container {id}: it is {}",
@@ -433,6 +475,7 @@ fn start_created(dir: &ContainerDir, st: &State) -> Result<(), Error> {
     }
     logging::step("start: exec confirmed by the FIFO");
     let _ = std::fs::remove_file(&fifo_path);
+    crate::failpoint!("start::exec");
     match got.split_first() {
         Some((b'0', [])) => {}
         Some((b'0', msg)) => return Err(Error::Msg(String::from_utf8_lossy(msg).into_owned())),
@@ -465,8 +508,16 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<(), Error> {
         return Err(Error::NotRunning(id.to_string()));
     }
     let pidfd = pidfd_for(&st).ok_or_else(|| Error::NotRunning(id.to_string()))?;
-    send_signal(&pidfd, sig)
-        .map_err(|e| Error::Msg(format!("kill container {id} with signal {sig}: {e}")))?;
+    match send_signal(&pidfd, sig) {
+        Ok(()) => {}
+        // It exited between the status check and the signal: a race with its own exit.
+        Err(nix::Error::ESRCH) => return Err(Error::NotRunning(id.to_string())),
+        Err(e) => {
+            return Err(Error::Msg(format!(
+                "kill container {id} with signal {sig}: {e}"
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -480,10 +531,17 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
         }
         return Err(state::StateError::NotFound(id.to_string()).into());
     }
-    let _lock = dir.lock()?;
-    let st = match dir.load() {
+    let _lock = match dir.lock() {
+        Ok(l) => l,
+        // Removed by the delete we waited for.
+        Err(state::StateError::NotFound(_)) if force => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    crate::failpoint!("delete::locked");
+    let st = match dir.load_locked() {
         Ok(st) => st,
-        // A create killed before it wrote state.json left only the directory.
+        // A create killed before it wrote state.json left only the directory (and at most
+        // the FIFO: its cgroups come after the first state.json).
         Err(state::StateError::NotFound(_)) => {
             dir.remove()?;
             return Ok(());
@@ -495,7 +553,10 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
         }
         Err(e) => return Err(e.into()),
     };
-    match state::status(&dir, &st) {
+    match state::status_locked(&dir, &st) {
+        // pid 0: a create that died before its init existed; its init may exist after all
+        // (killed between clone and the second state.json), so its cgroups are emptied.
+        _ if st.pid == 0 => {}
         Status::Stopped => {}
         // runc deletes a created (never started) container without --force; engines rely on it.
         Status::Created => stop(&st),
@@ -507,6 +568,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
             )));
         }
     }
+    crate::failpoint!("delete::stopped");
     destroy(&dir, &st)
 }
 
@@ -525,6 +587,7 @@ fn destroy(dir: &ContainerDir, st: &State) -> Result<(), Error> {
         hierarchies: Vec::new(),
     };
     let cg_result = cg.destroy();
+    crate::failpoint!("delete::cgroup");
     if !st.poststop.is_empty() {
         let state =
             serde_json::to_vec(&state::oci_state_json(st, Status::Stopped)).unwrap_or_default();
@@ -656,8 +719,11 @@ pub fn run(root: &Path, id: &str, opts: &RunOpts) -> Result<i32, Error> {
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
             .map_err(|e| Error::Msg(format!("block signals: {e}")))?;
     }
-    let c = create(root, id, &opts.create)?;
-    if let Err(e) = start_created(&c.dir, &c.state) {
+    let mut c = create(root, id, &opts.create)?;
+    let started = start_created(&c.dir, &c.state);
+    // Released before the wait: other verbs (pause, update, delete --force) may act now.
+    c.lock = None;
+    if let Err(e) = started {
         stop(&c.state);
         let _ = waitpid(c.pid, None);
         let _ = destroy(&c.dir, &c.state);

@@ -61,9 +61,10 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
     let st = dir.load()?;
     let status = state::status(&dir, &st);
     match status {
-        Status::Stopped => {
+        Status::Stopped | Status::Creating => {
             return Err(Error::Msg(format!(
-                "cannot exec in container {id}: it is stopped"
+                "cannot exec in container {id}: it is {}",
+                status.as_str()
             )));
         }
         Status::Paused if !o.ignore_paused => {
@@ -140,6 +141,7 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
     drop(child_chan);
+    crate::failpoint!("exec::clone");
     drop(console);
     drop(agent);
     if let Some(own) = saved {
@@ -238,15 +240,9 @@ fn setup(
         })?;
         userns |= *flag == CloneFlags::CLONE_NEWUSER;
     }
-    // Test builds only: hold the window between joining the container and execve open, so
-    // the CVE-2019-5736 test can attack the exec'd process's image in it.
-    #[cfg(debug_assertions)]
-    if let Some(ms) = std::env::var("_BERTH_TEST_EXEC_DELAY_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        std::thread::sleep(std::time::Duration::from_millis(ms));
-    }
+    // Joined but not yet exec'd: with `sleep(MS)` the CVE-2019-5736 test attacks the
+    // process's image in this window.
+    crate::failpoint!("exec::joined");
     if o.process.terminal {
         crate::rootfs::setup_console(fds.console, o.process.console_size, false)?;
     }
@@ -265,5 +261,6 @@ fn setup(
             init::load_seccomp(s)?;
         }
     }
+    crate::failpoint!("exec::execve");
     Err(init::process::exec(&exe, &o.process))
 }

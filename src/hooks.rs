@@ -16,23 +16,38 @@ pub enum HookError {
         path: String,
         msg: String,
     },
+    #[cfg(feature = "failpoints")]
+    #[error(transparent)]
+    Injected(#[from] crate::failpoints::Injected),
 }
 
 /// Runs hooks in order; the first failure stops the list.
 pub fn run_all(kind: &'static str, hooks: &[Hook], state: &[u8]) -> Result<(), HookError> {
+    crate::failpoint!(&format!("hook::{kind}::before"));
     for h in hooks {
         run(kind, h, state)?;
     }
+    crate::failpoint!(&format!("hook::{kind}::after"));
     Ok(())
 }
 
 /// Runs hooks in order, turning failures into warnings (poststart, poststop).
 pub fn run_all_warn(kind: &'static str, hooks: &[Hook], state: &[u8]) {
+    if let Err(e) = run_all_each(kind, hooks, state) {
+        crate::logging::warn(&e.to_string());
+    }
+}
+
+/// Every hook of the list, even after one failed; the failures become warnings.
+fn run_all_each(kind: &'static str, hooks: &[Hook], state: &[u8]) -> Result<(), HookError> {
+    crate::failpoint!(&format!("hook::{kind}::before"));
     for h in hooks {
         if let Err(e) = run(kind, h, state) {
             crate::logging::warn(&e.to_string());
         }
     }
+    crate::failpoint!(&format!("hook::{kind}::after"));
+    Ok(())
 }
 
 fn run(kind: &'static str, h: &Hook, state: &[u8]) -> Result<(), HookError> {

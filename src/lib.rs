@@ -6,6 +6,7 @@ pub mod console;
 pub mod container;
 pub mod control;
 pub mod exec;
+pub mod failpoints;
 pub mod hooks;
 pub mod init;
 pub mod logging;

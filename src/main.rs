@@ -35,6 +35,11 @@ fn main() {
         cli.log_format == LogFormat::Json,
         cli.debug,
     );
+    #[cfg(feature = "failpoints")]
+    if let Err(e) = berth::failpoints::setup() {
+        berth::logging::error(&e);
+        std::process::exit(1);
+    }
     if cli.version {
         // runc's layout: version, commit, spec.
         println!("berth version {}", env!("CARGO_PKG_VERSION"));

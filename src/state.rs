@@ -21,6 +21,12 @@ pub enum StateError {
     Exists(String),
     #[error("container {0} does not exist")]
     NotFound(String),
+    #[error("container {0} was deleted while it was being created")]
+    Vanished(String),
+    #[error("container {0} is being created (its state is not written yet)")]
+    Creating(String),
+    #[error("container {0}: its create died before writing its state (delete removes it)")]
+    Incomplete(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -110,6 +116,14 @@ impl Status {
     }
 }
 
+/// An exclusive flock on a container's directory, held until dropped. Every verb that changes
+/// a container (create, start, delete, pause, resume, update) holds it, so they serialise per
+/// container and never globally. Dropping only closes the fd: the lock goes when the last fd
+/// of the open file goes (an explicit LOCK_UN would also unlock the copy a clone()d init
+/// stub holds until it drops it, see `container::create`).
+#[derive(Debug)]
+pub struct Lock(#[allow(dead_code)] File);
+
 /// A container's directory under `--root`.
 pub struct ContainerDir {
     pub id: String,
@@ -125,20 +139,27 @@ impl ContainerDir {
         })
     }
 
-    /// Creates the directory exclusively: a second create of the same id fails here.
-    pub fn create(&self, root: &Path) -> Result<(), StateError> {
+    /// Creates the directory exclusively (a second create of the same id fails here) and
+    /// locks it for the rest of the create.
+    pub fn create(&self, root: &Path) -> Result<Lock, StateError> {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o711)
             .create(root)
             .map_err(io(root))?;
         match fs::DirBuilder::new().mode(0o711).create(&self.path) {
-            Ok(()) => Ok(()),
+            Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Err(StateError::Exists(self.id.clone()))
+                return Err(StateError::Exists(self.id.clone()));
             }
-            Err(e) => Err(io(&self.path)(e)),
+            Err(e) => return Err(io(&self.path)(e)),
         }
+        // Between mkdir and flock a `delete` may have taken the directory for the remains
+        // of a dead create and removed it.
+        self.lock().map_err(|e| match e {
+            StateError::NotFound(id) => StateError::Vanished(id),
+            e => e,
+        })
     }
 
     pub fn exists(&self) -> bool {
@@ -149,26 +170,64 @@ impl ContainerDir {
         self.path.join(EXEC_FIFO)
     }
 
-    /// Takes an exclusive flock on the directory for the life of the returned file.
-    pub fn lock(&self) -> Result<nix::fcntl::Flock<File>, StateError> {
-        let f = File::open(&self.path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => StateError::NotFound(self.id.clone()),
-            _ => io(&self.path)(e),
-        })?;
-        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| io(&self.path)(e.into()))
+    /// Takes the container's lock, waiting for its holder. NotFound when the directory is
+    /// gone, also when it was removed while we waited (the holder deleted the container).
+    pub fn lock(&self) -> Result<Lock, StateError> {
+        let f = self.open()?;
+        flock(&f, libc::LOCK_EX).map_err(io(&self.path))?;
+        let st = nix::sys::stat::fstat(&f).map_err(|e| io(&self.path)(e.into()))?;
+        if st.st_nlink == 0 {
+            return Err(StateError::NotFound(self.id.clone()));
+        }
+        Ok(Lock(f))
     }
 
+    /// True while another process holds the lock (a create, start or delete in progress).
+    pub fn busy(&self) -> bool {
+        let Ok(f) = self.open() else { return false };
+        // A shared probe: it fails only against an exclusive holder; closing `f` drops it.
+        matches!(flock(&f, libc::LOCK_SH | libc::LOCK_NB), Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK))
+    }
+
+    fn open(&self) -> Result<File, StateError> {
+        File::open(&self.path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => StateError::NotFound(self.id.clone()),
+            _ => io(&self.path)(e),
+        })
+    }
+
+    /// Reads state.json without holding the lock. A directory without one is a create that
+    /// has not written it yet (`Creating` while the creator holds the lock) or one that died
+    /// before (`NotFound`).
     pub fn load(&self) -> Result<State, StateError> {
+        self.read(true)
+    }
+
+    /// Reads state.json as the holder of the lock: a missing file is a dead create.
+    pub fn load_locked(&self) -> Result<State, StateError> {
+        self.read(false)
+    }
+
+    fn read(&self, probe: bool) -> Result<State, StateError> {
         let p = self.path.join(STATE_FILE);
         let data = fs::read(&p).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound if probe && self.exists() => {
+                if self.busy() {
+                    StateError::Creating(self.id.clone())
+                } else {
+                    StateError::Incomplete(self.id.clone())
+                }
+            }
             std::io::ErrorKind::NotFound => StateError::NotFound(self.id.clone()),
             _ => io(&p)(e),
         })?;
         serde_json::from_slice(&data).map_err(|source| StateError::Corrupt { path: p, source })
     }
 
-    /// Writes state.json atomically (temp file + rename) so readers never see half a file.
+    /// Writes state.json atomically (temp file + rename) so readers, and a berth killed
+    /// mid-write, never leave or see half a file. No fsync: the threat is a killed process,
+    /// which rename covers; a power loss also empties the default root (/run is tmpfs), and an
+    /// fsync per create would cost milliseconds on a disk-backed --root.
     pub fn save(&self, st: &State) -> Result<(), StateError> {
         let p = self.path.join(STATE_FILE);
         let tmp = self.path.join(".state.json.tmp");
@@ -187,9 +246,20 @@ impl ContainerDir {
         fs::rename(&tmp, &p).map_err(io(&p))
     }
 
+    /// Removes the directory so that readers see the whole container or none of it: it is
+    /// first renamed to a name no id can have ('~' is not allowed), then emptied. Emptied in
+    /// place, a reader could meet a directory without its state.json.
     pub fn remove(&self) -> Result<(), StateError> {
-        match fs::remove_dir_all(&self.path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&self.path)(e)),
+        let parent = self.path.parent().unwrap_or(Path::new("/"));
+        let gone = parent.join(format!("~deleting-{}", std::process::id()));
+        let target = match fs::rename(&self.path, &gone) {
+            Ok(()) => &gone,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            // Still removable in place (e.g. a stale ~deleting dir of a reused pid).
+            Err(_) => &self.path,
+        };
+        match fs::remove_dir_all(target) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(target)(e)),
             _ => Ok(()),
         }
     }
@@ -206,13 +276,42 @@ pub fn proc_start_time(pid: i32) -> Option<(u64, char)> {
     Some((start, state))
 }
 
+fn flock(f: &File, op: i32) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: flock on an fd we own.
+        if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
 /// True when `pid` is still the process recorded in `st` and has not exited.
 pub fn is_alive(st: &State) -> bool {
     st.pid > 0
         && matches!(proc_start_time(st.pid), Some((t, s)) if t == st.start_time && s != 'Z' && s != 'X')
 }
 
+/// The status as seen by a reader that does not hold the lock. pid 0 is the state a create
+/// records before its init exists: `creating` while that create runs, else `stopped` (the
+/// create died; `delete` removes what it left).
 pub fn status(dir: &ContainerDir, st: &State) -> Status {
+    if st.pid == 0 {
+        return if dir.busy() {
+            Status::Creating
+        } else {
+            Status::Stopped
+        };
+    }
+    status_locked(dir, st)
+}
+
+/// The status as seen by the holder of the lock, for whom pid 0 means a dead create.
+pub fn status_locked(dir: &ContainerDir, st: &State) -> Status {
     if !is_alive(st) {
         return Status::Stopped;
     }
@@ -247,6 +346,22 @@ pub fn open_cloexec(path: &Path, flags: i32) -> std::io::Result<File> {
         .read(true)
         .custom_flags(flags | libc::O_CLOEXEC)
         .open(path)
+}
+
+/// What `list` shows for a directory whose state.json cannot be read: a create still
+/// writing it, one killed before it did, or a damaged file. `delete` removes any of them.
+pub fn placeholder_json(id: &str, status: Status) -> serde_json::Value {
+    serde_json::json!({
+        "ociVersion": "",
+        "id": id,
+        "pid": 0,
+        "status": status.as_str(),
+        "bundle": "",
+        "rootfs": "",
+        "created": "",
+        "annotations": {},
+        "owner": "",
+    })
 }
 
 /// The OCI state document (runtime.md "State") in runc's shape.

@@ -40,12 +40,13 @@ cargo fmt --all -- --check
 cargo fmt --manifest-path conformance/Cargo.toml -- --check
 echo "run-all: cargo clippy -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
+cargo clippy --all-targets --features failpoints --quiet -- -D warnings
 (cd conformance && cargo clippy --all-targets --quiet -- -D warnings)
 echo "run-all: benchmark, quick mode (proves bench/ works; its figures mean nothing)"
 bash bench/run.sh --quick >/dev/null
 echo "run-all: unit and integration tests"
 # Failures are counted below, so the summary line is printed either way.
-cargo test --no-fail-fast 2>&1 | tee target/test-output.txt || true
+cargo test --features failpoints --no-fail-fast 2>&1 | tee target/test-output.txt || true
 echo "run-all: OCI runtime-spec conformance suite (berth must pass; runc beside it, report only)"
 conformance=0
 bash conformance/ci.sh target/x86_64-unknown-linux-gnu/release/berth || conformance=1

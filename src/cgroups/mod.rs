@@ -168,11 +168,44 @@ pub fn resolve(h: &Hierarchy, cgroups_path: Option<&Path>, id: &str, self_cgroup
 impl Cgroups {
     /// Creates (or reuses) the container's directory in every hierarchy.
     pub fn create(id: &str, cgroups_path: Option<&Path>) -> Result<Cgroups, CgroupError> {
+        Self::planned(id, cgroups_path)?.make()
+    }
+
+    /// What [`Cgroups::create`] will make, without making it: `joined` are the container's
+    /// directories, `created` those of their components that do not exist yet. Recorded
+    /// before they are made, so that a runtime killed in the middle leaves a state naming
+    /// them (removing one that someone else made meanwhile fails while it is in use).
+    pub fn planned(id: &str, cgroups_path: Option<&Path>) -> Result<Cgroups, CgroupError> {
         let hs = hierarchies().map_err(cg_err("read", Path::new("/proc/self/mountinfo")))?;
         let self_cgroup = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
         let mut cg = Cgroups::default();
         for h in &hs {
             let dir = resolve(h, cgroups_path, id, &self_cgroup);
+            let mut cur = h.mount.clone();
+            for comp in dir
+                .strip_prefix(&h.mount)
+                .unwrap_or(Path::new(""))
+                .components()
+            {
+                cur.push(comp);
+                if !cur.exists() {
+                    cg.created.push(cur.clone());
+                }
+            }
+            cg.joined.push(dir);
+        }
+        cg.hierarchies = hs;
+        Ok(cg)
+    }
+
+    /// Makes the planned directories; the result lists the ones really made.
+    pub fn make(self) -> Result<Cgroups, CgroupError> {
+        let mut cg = Cgroups {
+            joined: Vec::new(),
+            created: Vec::new(),
+            hierarchies: Vec::new(),
+        };
+        for (h, dir) in self.hierarchies.iter().zip(self.joined) {
             let cpuset = h.controllers.iter().any(|c| c == "cpuset");
             let mut tries = 0;
             // Another container's delete may remove a shared ancestor while we walk: retry.
@@ -185,7 +218,7 @@ impl Cgroups {
             }
             cg.joined.push(dir);
         }
-        cg.hierarchies = hs;
+        cg.hierarchies = self.hierarchies;
         Ok(cg)
     }
 
@@ -367,7 +400,11 @@ fn freezer(dirs: &[PathBuf]) -> Option<(PathBuf, bool)> {
 
 pub fn is_frozen(dirs: &[PathBuf]) -> bool {
     match freezer(dirs) {
-        Some((p, true)) => fs::read_to_string(p).is_ok_and(|s| s.trim() == "FROZEN"),
+        // FREEZING: a freeze is under way, or a task (an `exec --ignore-paused`) just joined
+        // the frozen cgroup and is not stopped yet; either way the container is paused.
+        Some((p, true)) => {
+            fs::read_to_string(p).is_ok_and(|s| matches!(s.trim(), "FROZEN" | "FREEZING"))
+        }
         Some((p, false)) => fs::read_to_string(p).is_ok_and(|s| s.trim() == "1"),
         None => false,
     }

@@ -1,5 +1,5 @@
 use berth::container::Error;
-use berth::state::{self, ContainerDir};
+use berth::state::{self, ContainerDir, StateError, Status};
 
 use super::Format;
 
@@ -25,9 +25,14 @@ pub fn exec(root: &std::path::Path, a: &Args) -> Result<i32, Error> {
         let Ok(dir) = ContainerDir::new(root, &name) else {
             continue;
         };
-        // A directory without a readable state (a create in progress or killed) is skipped.
-        let Ok(st) = dir.load() else { continue };
-        rows.push(state::oci_state_json(&st, state::status(&dir, &st)));
+        // A directory without a readable state is a create in progress, or the remains of
+        // one that was killed: listed, so that it can be seen and deleted.
+        rows.push(match dir.load() {
+            Ok(st) => state::oci_state_json(&st, state::status(&dir, &st)),
+            Err(StateError::NotFound(_)) => continue,
+            Err(StateError::Creating(_)) => state::placeholder_json(&name, Status::Creating),
+            Err(_) => state::placeholder_json(&name, Status::Stopped),
+        });
     }
     if a.quiet {
         for r in &rows {

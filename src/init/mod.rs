@@ -35,6 +35,9 @@ pub enum InitError {
     Seccomp(#[from] crate::security::seccomp::SeccompError),
     #[error("{step}: {errno}")]
     Sys { step: String, errno: Errno },
+    #[cfg(feature = "failpoints")]
+    #[error(transparent)]
+    Injected(#[from] crate::failpoints::Injected),
     #[error("{0}")]
     Msg(String),
 }
@@ -92,6 +95,11 @@ pub fn run(a: InitArgs) -> ! {
         }
     };
     drop(a.chan);
+    #[cfg(feature = "failpoints")]
+    if let Some(e) = crate::failpoints::eval("init::fifo") {
+        eprintln!("berth init: {e}");
+        exit(1)
+    }
     // Blocks until `start` opens the FIFO for reading.
     let fifo_path = PathBuf::from(format!("/proc/self/fd/{}", ready.fifo.as_raw_fd()));
     let mut fifo = match std::fs::OpenOptions::new().write(true).open(&fifo_path) {
@@ -169,6 +177,7 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     crate::logging::step("init: Go received");
     crate::namespaces::child_enter(&plan.namespaces)?;
     crate::logging::step("init: namespaces entered");
+    crate::failpoint!("init::namespaces");
     if !plan.no_new_keyring {
         join_session_keyring(&plan.id)?;
     }
@@ -219,6 +228,7 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     }
     rootfs::pivot(root, plan.no_pivot)?;
     crate::logging::step("init: pivoted");
+    crate::failpoint!("init::pivot");
     rootfs::finalize(plan)?;
     for (k, v) in &plan.sysctl {
         let path = Path::new("/proc/sys").join(k.replace('.', "/"));
@@ -237,6 +247,7 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
         seccomp_load(plan, a.seccomp_socket, host_pid).as_ref(),
     )?;
     let exe = process::find_executable(&plan.process)?;
+    crate::failpoint!("init::process");
     a.chan.send(&Msg::Ready).map_err(ExpectError::from)?;
     Ok(Ready {
         fifo,
@@ -321,6 +332,10 @@ fn after_start(
                 return e;
             }
         }
+    }
+    #[cfg(feature = "failpoints")]
+    if let Some(e) = crate::failpoints::eval("init::execve") {
+        return e.into();
     }
     process::exec(&r.exe, &plan.process)
 }

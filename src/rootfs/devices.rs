@@ -99,6 +99,8 @@ fn create(
     }
     match nix::unistd::unlinkat(&dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => {}
+        // A mount of the very device (checked above) that the config put there: keep it.
+        Err(Errno::EBUSY) if existing == Existing::MustMatch => return Ok(()),
         Err(e) => return Err(e).at("replace existing device", p),
     }
     let kind = SFlag::from_bits_truncate(d.kind);

@@ -78,6 +78,16 @@ pub fn prepare(
             e.mount = Some(m.index);
             e
         })?;
+        // Between two mounts: the container's mount namespace is half made.
+        #[cfg(feature = "failpoints")]
+        if let Some(e) = crate::failpoints::eval("init::mount") {
+            return Err(RootfsError {
+                step: "after mounting",
+                path: m.destination.join(e.to_string()),
+                errno: Errno::EIO,
+                mount: Some(m.index),
+            });
+        }
     }
     let dev_is_bind = plan
         .mounts

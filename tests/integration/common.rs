@@ -350,3 +350,56 @@ pub fn host_ns(kind: &str) -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// No process on the host holds an fd to anything under `dir` (state dir, bundle, FIFO).
+pub fn assert_no_fds_into(dir: &Path) {
+    let dir = dir.to_string_lossy().to_string();
+    for pid in std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+    {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Ok(t) = std::fs::read_link(fd.path()) {
+                assert!(
+                    !t.to_string_lossy().starts_with(&dir),
+                    "process {pid} still holds {}",
+                    t.display()
+                );
+            }
+        }
+    }
+}
+
+/// No child of the test process stays a zombie (berth commands are reaped by the harness;
+/// a zombie that outlives a short grace period was lost).
+pub fn assert_no_zombie_children() {
+    let me = std::process::id().to_string();
+    let zombies = || -> Vec<String> {
+        let Ok(d) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        d.flatten()
+            .filter_map(|e| {
+                let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+                let rest = &stat[stat.rfind(')')? + 2..];
+                let mut f = rest.split(' ');
+                let (state, ppid) = (f.next()?, f.next()?);
+                (state == "Z" && ppid == me).then(|| e.file_name().to_string_lossy().into())
+            })
+            .collect()
+    };
+    let first = zombies();
+    if first.is_empty() {
+        return;
+    }
+    // Other tests of this process reap their own children a few ms late.
+    std::thread::sleep(Duration::from_millis(500));
+    let still: Vec<String> = zombies()
+        .into_iter()
+        .filter(|z| first.contains(z))
+        .collect();
+    assert!(still.is_empty(), "zombie children left: {still:?}");
+}

@@ -4,8 +4,11 @@ mod bad_input;
 mod cgroups;
 mod cli;
 mod common;
+mod concurrency;
 mod engines;
 mod exec;
+#[cfg(feature = "failpoints")]
+mod faults;
 mod hooks;
 mod lifecycle;
 mod malformed;

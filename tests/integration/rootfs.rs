@@ -251,26 +251,24 @@ mine-writable
 
 #[test]
 fn config_device_over_another_file_is_refused() {
-    // Outside /dev (which is a fresh tmpfs), so the rootfs's own file is there.
-    let mut env = Env::new(&["stat", "-c", "%F %t:%T", "/mydev"]);
-    let rootfs = env.private_rootfs();
-    std::fs::write(rootfs.join("mydev"), "not a device").unwrap();
-    env.set("/root/path", json!(rootfs));
+    // A config mount puts a regular file where linux.devices wants a node.
+    let mut env = Env::new(&["stat", "-c", "%F %t:%T", "/dev/mydev"]);
+    let file = env.tmp.path().join("plain");
+    std::fs::write(&file, "not a device").unwrap();
+    let idx = env.config["mounts"].as_array().unwrap().len();
+    env.push(
+        "/mounts",
+        json!({"destination": "/dev/mydev", "type": "bind", "source": file, "options": ["bind"]}),
+    );
     env.push(
         "/linux/devices",
-        json!({"path": "/mydev", "type": "c", "major": 1, "minor": 3}),
+        json!({"path": "/dev/mydev", "type": "c", "major": 1, "minor": 3}),
     );
     let id = env.id();
-    env.create(&id).fails_with(&["/mydev", "another file"]);
+    env.create(&id).fails_with(&["/dev/mydev", "another file"]);
     env.assert_clean(&id);
-    // The same device already there is fine.
-    std::fs::remove_file(rootfs.join("mydev")).unwrap();
-    let st = std::process::Command::new("mknod")
-        .arg(rootfs.join("mydev"))
-        .args(["c", "1", "3"])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    // The same device mounted there is kept.
+    env.config["mounts"][idx]["source"] = json!("/dev/null");
     let out = env.run();
     out.ok();
     assert_eq!(out.stdout, "character special file 1:3\n");

@@ -349,10 +349,13 @@ fn cve_2025_52565_planted_dev_console_symlink_is_not_followed() {
     env.assert_clean(&id);
 }
 
+// Needs the `failpoints` build: the exec::joined point holds the window open.
+#[cfg(feature = "failpoints")]
 #[test]
 fn cve_2019_5736_during_exec_the_exec_child_image_is_a_sealed_copy() {
     // As above, but the target is the process `berth exec` forks into the container: while
-    // it sits between joining the namespaces and execve (held open by a test-build delay),
+    // it sits between joining the namespaces and execve (held open by the exec::joined
+    // failpoint with a sleep action),
     // a process in the container with CAP_SYS_PTRACE grabs its exe, then writes once
     // berth is gone.
     let (env, bin, before) = ptrace_container();
@@ -384,7 +387,7 @@ fn cve_2019_5736_during_exec_the_exec_child_image_is_a_sealed_copy() {
     .ok();
     std::thread::sleep(Duration::from_millis(200));
     let mut victim = cmd(&["exec", &id, "true"]);
-    victim.env("_BERTH_TEST_EXEC_DELAY_MS", "1500");
+    victim.env("BERTH_FAILPOINTS", "exec::joined=sleep(1500)");
     let v = run_cmd(&mut victim, Duration::from_secs(60));
     v.ok();
     assert!(
