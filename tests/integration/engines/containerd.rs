@@ -13,6 +13,34 @@ struct Containerd {
     ns: String,
 }
 
+/// Starts containerd with `config` (whose `[grpc] address` is `<scratch>/c.sock`), its log
+/// in the scratch dir; returns the socket once it listens.
+pub(super) fn daemon(s: &mut Scratch, config: &Path) -> PathBuf {
+    let log = s.path().join("containerd.log");
+    let child = Command::new("containerd")
+        .arg("--config")
+        .arg(config)
+        .args(["--log-level", "debug"])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start containerd");
+    s.daemons.push(child);
+    s.logs.push(log);
+    let sock = s.path().join("c.sock");
+    let start = Instant::now();
+    while !sock.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "containerd did not listen on {}",
+            sock.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sock
+}
+
 impl Containerd {
     /// A private containerd daemon with the test image imported, or None (skip).
     fn start() -> Option<Containerd> {
@@ -42,28 +70,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             ),
         )
         .unwrap();
-        let log = s.path().join("containerd.log");
-        let child = Command::new("containerd")
-            .arg("--config")
-            .arg(&config)
-            .args(["--log-level", "debug"])
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start containerd");
-        s.daemons.push(child);
-        s.logs.push(log);
-        let sock = s.path().join("c.sock");
-        let start = Instant::now();
-        while !sock.exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "containerd did not listen on {}",
-                sock.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        daemon(&mut s, &config);
         let ns = unique("berth");
         // The shim keeps runc-style state in /run/containerd/runc/<namespace>.
         let ns2 = ns.clone();

@@ -10,7 +10,7 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hyper_util::rt::TokioIo;
@@ -89,28 +89,7 @@ state = "{d}/state"
             ),
         )
         .unwrap();
-        let log = s.path().join("containerd.log");
-        let child = Command::new("containerd")
-            .arg("--config")
-            .arg(&config)
-            .args(["--log-level", "debug"])
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start containerd");
-        s.daemons.push(child);
-        s.logs.push(log);
-        let sock = s.path().join("c.sock");
-        let start = Instant::now();
-        while !sock.exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "containerd did not listen on {}",
-                sock.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let sock = super::containerd::daemon(&mut s, &config);
         // Pods still there when the test fails: stop and remove them through the CRI's own
         // ctr view (tasks first), before the daemon is stopped.
         let d2 = PathBuf::from(&d);
