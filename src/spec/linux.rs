@@ -6,7 +6,9 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::sched::CloneFlags;
-use oci_spec::runtime::{Linux, LinuxDeviceType, LinuxNamespaceType};
+use oci_spec::runtime::{Linux, LinuxDeviceType, LinuxNamespaceType, Spec};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 use super::{DevicePlan, Host, IdMap, Namespaces, SpecError, container_path, invalid, shown};
 
@@ -56,6 +58,58 @@ pub(super) fn devices(linux: &Linux) -> Result<Vec<DevicePlan>, SpecError> {
         });
     }
     Ok(devices)
+}
+
+/// config-linux.md makes `major` and `minor` REQUIRED for c, b and u devices, but oci-spec
+/// fills a missing one with 0, so a typo would make a 0:0 node. Only presence matters, and
+/// it is only known from the bytes: they are read again (skipping every value) just when a
+/// device needs the numbers, so configs without devices pay nothing.
+pub(super) fn check_device_numbers(data: &[u8], spec: &Spec) -> Result<(), SpecError> {
+    let Some(devices) = spec.linux().as_ref().and_then(|l| l.devices().as_ref()) else {
+        return Ok(());
+    };
+    let needs = |t: LinuxDeviceType| {
+        matches!(
+            t,
+            LinuxDeviceType::C | LinuxDeviceType::B | LinuxDeviceType::U
+        )
+    };
+    if !devices.iter().any(|d| needs(d.typ())) {
+        return Ok(());
+    }
+    #[derive(Deserialize)]
+    struct Doc {
+        linux: Option<DocLinux>,
+    }
+    #[derive(Deserialize)]
+    struct DocLinux {
+        devices: Option<Vec<DocDevice>>,
+    }
+    #[derive(Deserialize)]
+    struct DocDevice {
+        major: Option<IgnoredAny>,
+        minor: Option<IgnoredAny>,
+    }
+    // The same bytes just parsed as a Spec, so this cannot fail on their shape; were it to,
+    // the spec's own numbers are all there is to go on.
+    let Ok(doc) = serde_json::from_slice::<Doc>(data) else {
+        return Ok(());
+    };
+    let raw = doc.linux.and_then(|l| l.devices).unwrap_or_default();
+    for (i, (d, r)) in devices.iter().zip(&raw).enumerate() {
+        if !needs(d.typ()) {
+            continue;
+        }
+        for (name, present) in [("major", r.major.is_some()), ("minor", r.minor.is_some())] {
+            if !present {
+                return Err(invalid(
+                    format!("linux.devices[{i}].{name}"),
+                    format!("required for a {} device", d.typ().as_str()),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `linux.sysctl`, sorted by key; each key must be well formed and namespaced.
@@ -281,6 +335,33 @@ fn spec_name(t: LinuxNamespaceType) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn numbers(devices: &str) -> Result<(), SpecError> {
+        let data = format!(r#"{{"ociVersion":"1.0.2","linux":{{"devices":{devices}}}}}"#);
+        let spec = crate::spec::parse(data.as_bytes(), Path::new("c.json"))?;
+        check_device_numbers(data.as_bytes(), &spec)
+    }
+
+    #[test]
+    fn device_numbers_required_unless_fifo() {
+        assert!(numbers(r#"[{"path":"/dev/x","type":"c","major":1,"minor":3}]"#).is_ok());
+        assert!(numbers(r#"[{"path":"/dev/x","type":"p"}]"#).is_ok());
+        assert!(numbers("[]").is_ok());
+        let e = numbers(r#"[{"path":"/dev/p","type":"p"},{"path":"/dev/x","type":"b","minor":3}]"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("linux.devices[1].major: required for a b device"),
+            "{e}"
+        );
+        let e = numbers(r#"[{"path":"/dev/x","type":"u","major":1}]"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("linux.devices[0].minor: required for a u device"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn id_maps_must_not_overlap_or_wrap() {

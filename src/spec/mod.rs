@@ -186,6 +186,9 @@ pub fn parse(data: &[u8], file: &Path) -> Result<Spec, SpecError> {
         column: e.column(),
         msg: one_line(&strip_position(&e.to_string())),
     })?;
+    // Here rather than in planning because only here are the bytes at hand; `load` and
+    // `check_bytes` both come through.
+    linux::check_device_numbers(data, &spec)?;
     Ok(spec)
 }
 

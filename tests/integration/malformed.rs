@@ -502,6 +502,19 @@ const CASES: &[Case] = &[
         needles: &["linux.devices[0].minor", "1048576"],
     },
     Case {
+        name: "char device without major",
+        edits: &[Push(
+            "/linux/devices",
+            r#"{"path": "/dev/x", "type": "c", "minor": 3}"#,
+        )],
+        needles: &["linux.devices[0].major", "required for a c device"],
+    },
+    Case {
+        name: "block device without minor",
+        edits: &[Push("/linux/devices", r#"{"path": "/dev/x", "type": "b", "major": 7}"#)],
+        needles: &["linux.devices[0].minor", "required for a b device"],
+    },
+    Case {
         name: "relative device path",
         edits: &[Push(
             "/linux/devices",
