@@ -34,6 +34,7 @@ pub fn features() -> serde_json::Value {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
+            "netDevices": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": true}}
         },
         "annotations": {

@@ -788,6 +788,11 @@ const CASES: &[Case] = &[
         needles: &["linux.personality.flags"],
     },
     Case {
+        name: "netDevices",
+        edits: &[Set("/linux/netDevices", r#"{"eth1": {"name": "eth0"}}"#)],
+        needles: &["linux.netDevices", "not supported"],
+    },
+    Case {
         name: "cgroupsPath with ..",
         edits: &[Set("/linux/cgroupsPath", r#""/berth/../../../tmp/escape""#)],
         needles: &["linux.cgroupsPath", ".."],
