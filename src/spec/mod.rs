@@ -2,6 +2,7 @@
 
 pub mod fuzz;
 mod linux;
+mod mempolicy;
 pub mod mountopts;
 mod mounts;
 pub mod plan;
@@ -445,6 +446,12 @@ fn plan_on(
         }
     };
 
+    let memory_policy = linux
+        .memory_policy()
+        .as_ref()
+        .map(mempolicy::plan)
+        .transpose()?;
+
     let process = spec
         .process()
         .as_ref()
@@ -520,6 +527,7 @@ fn plan_on(
         domainname,
         sysctl,
         personality,
+        memory_policy,
         process,
         hooks,
         cgroups_path: linux.cgroups_path().clone(),

@@ -788,6 +788,16 @@ const CASES: &[Case] = &[
         needles: &["linux.personality.flags"],
     },
     Case {
+        name: "MPOL_BIND without nodes",
+        edits: &[Set("/linux/memoryPolicy", r#"{"mode": "MPOL_BIND"}"#)],
+        needles: &["linux.memoryPolicy.nodes", "needs at least one node"],
+    },
+    Case {
+        name: "memory policy on a node the host lacks",
+        edits: &[Set("/linux/memoryPolicy", r#"{"mode": "MPOL_INTERLEAVE", "nodes": "5"}"#)],
+        needles: &["linux.memoryPolicy", "set_mempolicy", "EINVAL"],
+    },
+    Case {
         name: "netDevices",
         edits: &[Set("/linux/netDevices", r#"{"eth1": {"name": "eth0"}}"#)],
         needles: &["linux.netDevices", "not supported"],
