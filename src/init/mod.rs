@@ -240,6 +240,11 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     if plan.process.terminal {
         rootfs::setup_console(a.console_socket, plan.process.console_size, true)?;
     }
+    // Late, so the stub's own mounts and allocations are not bound by it; with the other
+    // per-process attributes, before the user switch.
+    if let Some(m) = &plan.memory_policy {
+        process::memory_policy(m)?;
+    }
     setup_process(
         &plan.process,
         plan.personality,

@@ -29,6 +29,7 @@ pub struct Plan {
     pub domainname: Option<String>,
     pub sysctl: Vec<(String, String)>,
     pub personality: Option<Personality>,
+    pub memory_policy: Option<MemoryPolicyPlan>,
     pub process: ProcessPlan,
     pub hooks: HookPlan,
     pub cgroups_path: Option<PathBuf>,
@@ -145,6 +146,17 @@ pub struct DevicePlan {
 #[derive(Debug, Clone, Copy)]
 pub struct Personality {
     pub domain: libc::c_ulong,
+}
+
+/// `linux.memoryPolicy` as set_mempolicy(2) takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryPolicyPlan {
+    /// MPOL_* mode with the MPOL_F_* flags OR'ed in.
+    pub mode: libc::c_int,
+    /// Node bitmask, 64 nodes a word; empty for modes without nodes.
+    pub mask: Vec<libc::c_ulong>,
+    /// The config's words ("MPOL_BIND nodes 0-3"), for messages.
+    pub text: String,
 }
 
 #[derive(Debug, Clone)]

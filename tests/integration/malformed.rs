@@ -502,6 +502,19 @@ const CASES: &[Case] = &[
         needles: &["linux.devices[0].minor", "1048576"],
     },
     Case {
+        name: "char device without major",
+        edits: &[Push(
+            "/linux/devices",
+            r#"{"path": "/dev/x", "type": "c", "minor": 3}"#,
+        )],
+        needles: &["linux.devices[0].major", "required for a c device"],
+    },
+    Case {
+        name: "block device without minor",
+        edits: &[Push("/linux/devices", r#"{"path": "/dev/x", "type": "b", "major": 7}"#)],
+        needles: &["linux.devices[0].minor", "required for a b device"],
+    },
+    Case {
         name: "relative device path",
         edits: &[Push(
             "/linux/devices",
@@ -773,6 +786,21 @@ const CASES: &[Case] = &[
             r#"{"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}"#,
         )],
         needles: &["linux.personality.flags"],
+    },
+    Case {
+        name: "MPOL_BIND without nodes",
+        edits: &[Set("/linux/memoryPolicy", r#"{"mode": "MPOL_BIND"}"#)],
+        needles: &["linux.memoryPolicy.nodes", "needs at least one node"],
+    },
+    Case {
+        name: "memory policy on a node the host lacks",
+        edits: &[Set("/linux/memoryPolicy", r#"{"mode": "MPOL_INTERLEAVE", "nodes": "5"}"#)],
+        needles: &["linux.memoryPolicy", "set_mempolicy", "EINVAL"],
+    },
+    Case {
+        name: "netDevices",
+        edits: &[Set("/linux/netDevices", r#"{"eth1": {"name": "eth0"}}"#)],
+        needles: &["linux.netDevices", "not supported"],
     },
     Case {
         name: "cgroupsPath with ..",

@@ -227,3 +227,45 @@ fn signals_are_default_in_the_container() {
     assert_eq!(status_field(&out.stdout, "SigBlk"), "0000000000000000");
     assert_eq!(status_field(&out.stdout, "SigIgn"), "0000000000000000");
 }
+
+/// This host has one NUMA node (0). The policy is not visible in /proc/self/status
+/// (Mems_allowed comes from the cpuset, which it must leave alone) but numa_maps names
+/// the task policy for every mapping without one of its own.
+#[test]
+fn memory_policy_bind_and_interleave() {
+    for (policy, word) in [
+        (json!({"mode": "MPOL_BIND", "nodes": "0"}), "bind:0"),
+        (
+            json!({"mode": "MPOL_INTERLEAVE", "nodes": "0"}),
+            "interleave:0",
+        ),
+    ] {
+        let mut env = Env::new(&[
+            "sh",
+            "-c",
+            "grep Mems_allowed_list /proc/self/status; cut -d' ' -f2 /proc/self/numa_maps | sort | uniq -c",
+        ]);
+        env.set("/linux/memoryPolicy", policy);
+        let out = env.run();
+        out.ok();
+        assert_eq!(status_field(&out.stdout, "Mems_allowed_list"), "0");
+        assert!(out.stdout.contains(word), "{word}: {}", out.stdout);
+        assert!(!out.stdout.contains("default"), "{word}: {}", out.stdout);
+    }
+    // Without a policy the mappings say "default": the check above is not vacuous.
+    let env = Env::new(&["cut", "-d ", "-f2", "/proc/self/numa_maps"]);
+    let out = env.run();
+    out.ok();
+    assert!(out.stdout.contains("default"), "{}", out.stdout);
+}
+
+#[test]
+fn memory_policy_on_a_missing_node_names_the_field() {
+    let mut env = Env::new(&["true"]);
+    env.set(
+        "/linux/memoryPolicy",
+        json!({"mode": "MPOL_BIND", "nodes": "5"}),
+    );
+    env.run()
+        .fails_with(&["linux.memoryPolicy", "MPOL_BIND nodes 5", "EINVAL"]);
+}

@@ -1,0 +1,147 @@
+//! `mounts` of config.json → [`MountPlan`]s.
+
+use std::path::{Component, Path};
+
+use oci_spec::runtime::Spec;
+
+use super::{
+    Host, IdMap, MountKind, MountPlan, Namespaces, SpecError, container_path, invalid, mountopts,
+};
+
+/// Filesystem types berth knows how to mount without asking the kernel first.
+pub(super) const KNOWN_FS: &[&str] = &[
+    "proc",
+    "sysfs",
+    "tmpfs",
+    "devpts",
+    "mqueue",
+    "cgroup",
+    "cgroup2",
+    "overlay",
+    "ramfs",
+    "securityfs",
+    "debugfs",
+    "tracefs",
+    "fusectl",
+    "binfmt_misc",
+    "hugetlbfs",
+    "bpf",
+    "configfs",
+];
+
+pub(super) fn fs_supported(fstype: &str) -> bool {
+    KNOWN_FS.contains(&fstype)
+        || std::fs::read_to_string("/proc/filesystems").is_ok_and(|s| {
+            s.lines()
+                .any(|l| l.split_whitespace().last() == Some(fstype))
+        })
+}
+
+pub(super) fn mounts(
+    host: &dyn Host,
+    spec: &Spec,
+    bundle: &Path,
+    ns: &Namespaces,
+) -> Result<Vec<MountPlan>, SpecError> {
+    let mut out = Vec::new();
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let field = format!("mounts[{i}]");
+        let destination = container_path(&format!("{field}.destination"), m.destination())?;
+        if destination
+            .components()
+            .all(|c| c == Component::RootDir || c == Component::CurDir)
+        {
+            return Err(invalid(
+                format!("{field}.destination"),
+                "cannot mount over the container's root (that is root.path)",
+            ));
+        }
+        let options = mountopts::parse(m.options().as_deref().unwrap_or(&[]));
+        let typ = m.typ().as_deref().unwrap_or("");
+        let is_bind = options.bind || typ == "bind";
+        let kind = if is_bind {
+            if !options.data.is_empty() {
+                return Err(invalid(
+                    format!("{field}.options"),
+                    format!(
+                        "unknown mount option {:?} for a bind mount",
+                        options.data[0]
+                    ),
+                ));
+            }
+            MountKind::Bind
+        } else if typ.is_empty() || typ == "none" {
+            return Err(invalid(
+                format!("{field}.type"),
+                "missing (and not a bind mount)",
+            ));
+        } else if !host.fs_supported(typ) {
+            return Err(invalid(
+                format!("{field}.type"),
+                format!("unknown filesystem type {typ:?}"),
+            ));
+        } else {
+            MountKind::Fs(typ.to_string())
+        };
+        let source = match (&kind, m.source()) {
+            (MountKind::Bind, None) => {
+                return Err(invalid(
+                    format!("{field}.source"),
+                    "a bind mount needs a source",
+                ));
+            }
+            (MountKind::Bind, Some(s)) if s.is_relative() => Some(bundle.join(s)),
+            (_, s) => s.clone(),
+        };
+        if options.tmpcopyup && kind != MountKind::Fs("tmpfs".into()) {
+            return Err(invalid(
+                format!("{field}.options"),
+                "tmpcopyup is only for tmpfs mounts",
+            ));
+        }
+        let idmap = if m.uid_mappings().is_some() || m.gid_mappings().is_some() || options.idmap {
+            if kind != MountKind::Bind {
+                return Err(invalid(
+                    format!("{field}.options"),
+                    "idmapped mounts must be bind mounts",
+                ));
+            }
+            let conv = |l: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> Vec<IdMap> {
+                l.iter()
+                    .flatten()
+                    .map(|x| IdMap {
+                        container_id: x.container_id(),
+                        host_id: x.host_id(),
+                        size: x.size(),
+                    })
+                    .collect()
+            };
+            // Without its own mappings, an idmapped mount uses the container's.
+            let (mut u, mut g) = (conv(m.uid_mappings()), conv(m.gid_mappings()));
+            if u.is_empty() {
+                u = ns.uid_mappings.clone();
+            }
+            if g.is_empty() {
+                g = ns.gid_mappings.clone();
+            }
+            if u.is_empty() || g.is_empty() {
+                return Err(invalid(
+                    format!("{field}.uidMappings"),
+                    "an idmapped mount needs uid and gid mappings (its own or the container's user namespace's)",
+                ));
+            }
+            Some((u, g))
+        } else {
+            None
+        };
+        out.push(MountPlan {
+            index: i,
+            destination,
+            source,
+            kind,
+            options,
+            idmap,
+        });
+    }
+    Ok(out)
+}
