@@ -133,6 +133,28 @@ pub struct Env {
     pub config: Value,
 }
 
+/// A test that fails between `create` and its own cleanup would leave the container (its
+/// init waiting on the FIFO, its cgroups) on the host: whatever is still under this test's
+/// --root is force-deleted when the Env goes, pass or fail.
+impl Drop for Env {
+    fn drop(&mut self) {
+        for e in std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = Command::new(BIN)
+                .arg("--root")
+                .arg(&self.root)
+                .args(["delete", "--force"])
+                .arg(e.file_name())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
 impl Env {
