@@ -34,6 +34,8 @@ pub enum Error {
     Sync(#[from] ExpectError),
     #[error(transparent)]
     Hook(#[from] hooks::HookError),
+    #[error(transparent)]
+    Netdev(#[from] crate::netdev::NetdevError),
     #[error("{what} {}: {source}", path.display())]
     Io {
         what: &'static str,
@@ -272,6 +274,9 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
         match parent_chan.expect("Ready")? {
             Msg::Ready => break,
             Msg::Hooks => {
+                // The network namespace exists from here on, and the devices belong in it
+                // before any hook looks at it.
+                crate::netdev::move_all(&plan.net_devices, pid.as_raw())?;
                 guard.poststop = Some((&plan, pid.as_raw()));
                 let st = hook_state(&plan, pid.as_raw(), Status::Creating);
                 hooks::run_all("prestart", &plan.hooks.prestart, &st)?;

@@ -11,6 +11,7 @@ pub mod hooks;
 pub mod init;
 pub mod logging;
 pub mod namespaces;
+pub mod netdev;
 pub mod rootfs;
 pub mod security;
 pub mod signals;

@@ -34,7 +34,7 @@ pub fn features() -> serde_json::Value {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
-            "netDevices": {"enabled": false},
+            "netDevices": {"enabled": true},
             "memoryPolicy": {
                 "modes": ["MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE",
                     "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"],

@@ -160,9 +160,15 @@ fn join_session_keyring(id: &str) -> Result<(), InitError> {
     }
 }
 
-pub fn has_create_hooks(plan: &Plan) -> bool {
+/// Whether the init must stop once its namespaces and mounts exist and let the parent work
+/// on them (send `Hooks`, wait for `HooksDone`): for the create hooks, and for moving
+/// `linux.netDevices` into the network namespace, which only exists from then on.
+pub fn needs_parent_after_namespaces(plan: &Plan) -> bool {
     let h = &plan.hooks;
-    !(h.prestart.is_empty() && h.create_runtime.is_empty() && h.create_container.is_empty())
+    !(h.prestart.is_empty()
+        && h.create_runtime.is_empty()
+        && h.create_container.is_empty()
+        && plan.net_devices.is_empty())
 }
 
 fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
@@ -210,7 +216,7 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
         step: format!("open exec fifo {}", a.fifo.display()),
         errno,
     })?;
-    if has_create_hooks(plan) {
+    if needs_parent_after_namespaces(plan) {
         a.chan.send(&Msg::Hooks).map_err(ExpectError::from)?;
         match a.chan.expect("HooksDone")? {
             Msg::HooksDone => {}

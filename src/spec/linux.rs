@@ -10,7 +10,65 @@ use oci_spec::runtime::{Linux, LinuxDeviceType, LinuxNamespaceType, Spec};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::{DevicePlan, Host, IdMap, Namespaces, SpecError, container_path, invalid, shown};
+use super::{
+    DevicePlan, Host, IdMap, Namespaces, NetDevicePlan, SpecError, container_path, invalid, shown,
+};
+
+/// `linux.netDevices` → interfaces to move, checked as the kernel would check the names
+/// (so a bad one fails here with its field rather than as a bare EINVAL mid-create).
+pub(super) fn net_devices(linux: &Linux, ns: &Namespaces) -> Result<Vec<NetDevicePlan>, SpecError> {
+    let Some(map) = linux.net_devices().as_ref().filter(|m| !m.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    // Moving an interface into a namespace that outlives the container (or the host's own)
+    // would hand it to whoever else uses that namespace: only a private, new one is safe.
+    if !ns.new.contains(CloneFlags::CLONE_NEWNET) {
+        return Err(invalid("linux.netDevices", "needs a new network namespace"));
+    }
+    let mut out = Vec::new();
+    let mut names = HashSet::new();
+    for (host, dev) in map {
+        let field = format!("linux.netDevices.{host}");
+        check_ifname(&field, host)?;
+        let name = match dev.name() {
+            Some(n) => {
+                check_ifname(&format!("{field}.name"), n)?;
+                n.clone()
+            }
+            None => host.clone(),
+        };
+        if !names.insert(name.clone()) {
+            return Err(invalid(
+                field,
+                format!("{name:?}: another device has this name in the container"),
+            ));
+        }
+        out.push(NetDevicePlan {
+            host: host.clone(),
+            name,
+        });
+    }
+    out.sort_by(|a, b| a.host.cmp(&b.host));
+    Ok(out)
+}
+
+/// An interface name the kernel accepts (dev_valid_name): 1 to 15 bytes (IFNAMSIZ less the
+/// NUL), no '/', ':' or whitespace, not "." or "..".
+fn check_ifname(field: &str, name: &str) -> Result<(), SpecError> {
+    let bad = if name.is_empty() || name.len() > 15 {
+        Some(format!("{name:?}: must be 1 to 15 bytes"))
+    } else if name == "." || name == ".." {
+        Some(format!("{name:?} is not an interface name"))
+    } else if name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c.is_whitespace())
+    {
+        Some(format!("{name:?}: must not contain '/', ':' or whitespace"))
+    } else {
+        None
+    };
+    bad.map_or(Ok(()), |reason| Err(invalid(field, reason)))
+}
 
 /// `linux.devices` → device nodes to make; each must sit under /dev.
 pub(super) fn devices(linux: &Linux) -> Result<Vec<DevicePlan>, SpecError> {
@@ -361,6 +419,52 @@ mod tests {
             e.contains("linux.devices[0].minor: required for a u device"),
             "{e}"
         );
+    }
+
+    fn netdevs(devs: &str, new: CloneFlags) -> Result<Vec<NetDevicePlan>, String> {
+        let data = format!(r#"{{"ociVersion":"1.0.2","linux":{{"netDevices":{devs}}}}}"#);
+        let spec = crate::spec::parse(data.as_bytes(), Path::new("c.json")).unwrap();
+        let ns = Namespaces {
+            new,
+            ..Namespaces::default()
+        };
+        net_devices(&spec.linux().clone().unwrap(), &ns).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn net_devices_named_and_checked() {
+        let net = CloneFlags::CLONE_NEWNET;
+        let p = netdevs(r#"{"veth1": {"name": "eth7"}, "eth2": {}}"#, net).unwrap();
+        let pair = |h: &str, n: &str| NetDevicePlan {
+            host: h.into(),
+            name: n.into(),
+        };
+        assert_eq!(p, vec![pair("eth2", "eth2"), pair("veth1", "eth7")]);
+        assert!(netdevs("{}", CloneFlags::empty()).unwrap().is_empty());
+        let e = netdevs(r#"{"eth1": {}}"#, CloneFlags::empty()).unwrap_err();
+        assert!(
+            e.contains("linux.netDevices: needs a new network namespace"),
+            "{e}"
+        );
+        for (devs, needle) in [
+            (r#"{"eth9": {"name": ""}}"#, "linux.netDevices.eth9.name"),
+            (
+                r#"{"eth9": {"name": "a23456789012345x"}}"#,
+                "linux.netDevices.eth9.name",
+            ),
+            (r#"{"eth9": {"name": "a/b"}}"#, "linux.netDevices.eth9.name"),
+            (r#"{"eth9": {"name": "a b"}}"#, "linux.netDevices.eth9.name"),
+            (r#"{"eth9": {"name": ".."}}"#, "linux.netDevices.eth9.name"),
+            (r#"{".": {}}"#, "linux.netDevices..:"),
+            (
+                r#"{"a": {"name": "x"}, "b": {"name": "x"}}"#,
+                "another device",
+            ),
+        ] {
+            let e = netdevs(devs, net).unwrap_err();
+            assert!(e.contains(needle), "{devs}: {e}");
+        }
+        assert!(netdevs(r#"{"eth9": {"name": "a23456789012345"}}"#, net).is_ok());
     }
 
     #[test]

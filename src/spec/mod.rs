@@ -356,12 +356,7 @@ fn plan_on(
             ));
         }
     }
-    // Moving a host interface into the container's network namespace is not implemented;
-    // starting the container without the interfaces it asked for would be worse than not
-    // starting it.
-    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(invalid("linux.netDevices", "not supported by berth yet"));
-    }
+    let net_devices = linux::net_devices(&linux, &namespaces)?;
 
     let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
     let domainname = spec.domainname().clone().filter(|h| !h.is_empty());
@@ -528,6 +523,7 @@ fn plan_on(
         sysctl,
         personality,
         memory_policy,
+        net_devices,
         process,
         hooks,
         cgroups_path: linux.cgroups_path().clone(),

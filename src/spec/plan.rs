@@ -30,6 +30,8 @@ pub struct Plan {
     pub sysctl: Vec<(String, String)>,
     pub personality: Option<Personality>,
     pub memory_policy: Option<MemoryPolicyPlan>,
+    /// `linux.netDevices`, sorted by host name so moves happen in a stable order.
+    pub net_devices: Vec<NetDevicePlan>,
     pub process: ProcessPlan,
     pub hooks: HookPlan,
     pub cgroups_path: Option<PathBuf>,
@@ -141,6 +143,15 @@ pub struct DevicePlan {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+}
+
+/// A host network interface to move into the container's new network namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetDevicePlan {
+    /// Its name on the host (the key in `linux.netDevices`).
+    pub host: String,
+    /// Its name inside the container (`name`, or the host name when absent).
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Copy)]

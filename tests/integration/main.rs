@@ -13,6 +13,7 @@ mod hooks;
 mod lifecycle;
 mod malformed;
 mod namespaces;
+mod netdev;
 mod process;
 mod rootfs;
 mod run;

@@ -798,9 +798,22 @@ const CASES: &[Case] = &[
         needles: &["linux.memoryPolicy", "set_mempolicy", "EINVAL"],
     },
     Case {
-        name: "netDevices",
-        edits: &[Set("/linux/netDevices", r#"{"eth1": {"name": "eth0"}}"#)],
-        needles: &["linux.netDevices", "not supported"],
+        name: "netDevices name with a slash",
+        edits: &[Set("/linux/netDevices", r#"{"eth9": {"name": "a/b"}}"#)],
+        needles: &["linux.netDevices.eth9.name", "'/'"],
+    },
+    Case {
+        name: "netDevices name of 16 bytes",
+        edits: &[Set("/linux/netDevices", r#"{"eth9": {"name": "abcdefghijklmnop"}}"#)],
+        needles: &["linux.netDevices.eth9.name", "1 to 15 bytes"],
+    },
+    Case {
+        name: "netDevices without a new network namespace",
+        edits: &[
+            Set("/linux/namespaces", r#"[{"type": "pid"}, {"type": "mount"}]"#),
+            Set("/linux/netDevices", r#"{"eth9": {}}"#),
+        ],
+        needles: &["linux.netDevices: needs a new network namespace"],
     },
     Case {
         name: "cgroupsPath with ..",

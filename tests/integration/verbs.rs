@@ -102,7 +102,7 @@ fn features_describes_this_build() {
     let f: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(f["ociVersionMin"], "1.0.0");
     assert_eq!(f["hooks"].as_array().unwrap().len(), 6);
-    assert_eq!(f["linux"]["netDevices"]["enabled"], false);
+    assert_eq!(f["linux"]["netDevices"]["enabled"], true);
     assert_eq!(
         f["linux"]["memoryPolicy"]["modes"]
             .as_array()
