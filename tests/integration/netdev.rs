@@ -28,7 +28,18 @@ impl Drop for Veth {
 
 #[test]
 fn net_device_moves_with_its_attributes() {
-    let name = format!("bn{}a", std::process::id());
+    moves_with_attributes('a', false);
+}
+
+/// The network namespace then belongs to the container's user namespace; the runtime,
+/// root on the host, still moves the device in and configures it there.
+#[test]
+fn net_device_moves_into_a_user_namespace_container() {
+    moves_with_attributes('u', true);
+}
+
+fn moves_with_attributes(tag: char, userns: bool) {
+    let name = format!("bn{}{tag}", std::process::id());
     let peer = format!("{name}p");
     let _veth = Veth(name.clone());
     assert!(ip(&[
@@ -52,6 +63,9 @@ fn net_device_moves_with_its_attributes() {
         "/linux/netDevices",
         json!({ name.clone(): {"name": "eth7"} }),
     );
+    if userns {
+        env.with_userns(100000, 100000);
+    }
     let out = env.run();
     out.ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
