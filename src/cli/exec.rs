@@ -58,14 +58,18 @@ fn process(root: &std::path::Path, a: &Args) -> Result<Process, Error> {
     if let Some(p) = &a.process {
         let data = std::fs::read(p).map_err(|e| msg(format!("--process {}: {e}", p.display())))?;
         let de = &mut serde_json::Deserializer::from_slice(&data);
-        return serde_path_to_error::deserialize(de).map_err(|e| {
+        let process = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
             msg(format!(
                 "--process {}: {}: {}",
                 p.display(),
                 e.path(),
                 e.inner()
             ))
-        });
+        })?;
+        // Bytes after the object: not the process the caller meant (as for config.json).
+        de.end()
+            .map_err(|e| msg(format!("--process {}: {e}", p.display())))?;
+        return Ok(process);
     }
     if a.command.is_empty() {
         return Err(msg("exec: no command given (and no --process)"));

@@ -118,6 +118,14 @@ fn exec_with_a_process_file() {
     .unwrap();
     env.berth(&["exec", "--process", p.to_str().unwrap(), &id])
         .fails_with(&["process.cwd"]);
+    // A second document after the first is refused, not silently ignored.
+    std::fs::write(
+        &p,
+        r#"{"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}} {"args": ["x"]}"#,
+    )
+    .unwrap();
+    env.berth(&["exec", "--process", p.to_str().unwrap(), &id])
+        .fails_with(&["--process", "trailing characters"]);
     env.berth(&["delete", "--force", &id]).ok();
 }
 
