@@ -274,10 +274,11 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
         match parent_chan.expect("Ready")? {
             Msg::Ready => break,
             Msg::Hooks => {
+                // Armed first: a failure from here on (a device move too) still runs poststop.
+                guard.poststop = Some((&plan, pid.as_raw()));
                 // The network namespace exists from here on, and the devices belong in it
                 // before any hook looks at it.
                 crate::netdev::move_all(&plan.net_devices, pid.as_raw())?;
-                guard.poststop = Some((&plan, pid.as_raw()));
                 let st = hook_state(&plan, pid.as_raw(), Status::Creating);
                 hooks::run_all("prestart", &plan.hooks.prestart, &st)?;
                 hooks::run_all("createRuntime", &plan.hooks.create_runtime, &st)?;
