@@ -18,7 +18,7 @@ fn main() {
                 .map(str::trim)
                 .filter(|l| !l.is_empty())
                 .collect();
-            let msg = msg.join(" ");
+            let msg = msg.join("; ");
             berth::logging::error(&format!(
                 "{} (see berth --help)",
                 msg.strip_prefix("error: ").unwrap_or(&msg)
@@ -43,11 +43,8 @@ fn main() {
     if cli.version {
         // runc's layout: version, commit, spec.
         println!("berth version {}", env!("CARGO_PKG_VERSION"));
-        println!(
-            "commit: {}",
-            option_env!("BERTH_COMMIT").unwrap_or("unknown")
-        );
-        println!("spec: 1.2.1");
+        println!("commit: {}", env!("BERTH_COMMIT"));
+        println!("spec: {}", berth::spec::SPEC_VERSION);
         return;
     }
     if cli.systemd_cgroup {
@@ -77,6 +74,8 @@ fn main() {
         Command::Resume(a) => cli::pause::resume(root, a),
         Command::Ps(a) => cli::ps::exec(root, a),
         Command::Events(a) => cli::events::exec(root, a),
+        Command::Completion(a) => cli::docs::completion(a),
+        Command::ManPages(a) => cli::docs::man_pages(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

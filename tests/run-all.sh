@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# The whole berth test suite, from a fresh clone, as root: installs what the tests need,
-# checks formatting and lints, then runs the unit tests and the real-container
-# integration tests. `.ci/run` calls exactly this; README gives it as the test command.
+# The whole berth test suite, from a fresh clone, as root. `.ci/run` calls exactly this;
+# README gives it as the test command.
+#
+# 1. On the host: install what the tests need, check formatting and lints, and build every
+#    binary (the only steps that need the package registries).
+# 2. In a sandbox (tests/isolate.sh: own pid, mount, uts, ipc and network namespaces and
+#    own cgroups): the quick benchmark, unit and real-container integration tests, the
+#    conformance suite, then a check that no test left a process behind.
+# 3. On the host: the checkout must be as clean as before the run.
+# The last line is the total: `N passed, N failed, N skipped`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
@@ -10,16 +17,22 @@ if [ "$(id -u)" != 0 ]; then
     echo "run-all: the integration tests start real containers and need root" >&2
     exit 1
 fi
+start=$(date +%s)
+dirty_before=$(git status --porcelain 2>/dev/null || true)
 
 need=()
-# A static busybox makes the test rootfs; runc is the reference the tests compare with.
+# A static busybox makes the test rootfs; runc is the reference the tests compare with,
+# crun the benchmark's other reference.
 { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || need+=(busybox-static)
 [ -x /usr/sbin/runc ] || need+=(runc)
+command -v crun >/dev/null || need+=(crun)
 # podman's real seccomp profile, and static libc for the seccomp probe the tests build.
 [ -f /usr/share/containers/seccomp.json ] || need+=(golang-github-containers-common)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
 # protoc: the CRI test's gRPC client (k8s-cri) generates its code from .proto at build time.
 command -v protoc >/dev/null || need+=(protobuf-compiler)
+# ip: the sandbox brings its loopback up.
+command -v ip >/dev/null || need+=(iproute2)
 # The engines the end-to-end tests (tests/integration/engines.rs) drive berth with. Best
 # effort: where they cannot be installed those tests skip and say why.
 engines=()
@@ -42,14 +55,48 @@ echo "run-all: cargo clippy -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 cargo clippy --all-targets --features failpoints --quiet -- -D warnings
 (cd conformance && cargo clippy --all-targets --quiet -- -D warnings)
-echo "run-all: benchmark, quick mode (proves bench/ works; its figures mean nothing)"
-bash bench/run.sh --quick >/dev/null
-echo "run-all: unit and integration tests"
-# Failures are counted below, so the summary line is printed either way.
-cargo test --features failpoints --no-fail-fast 2>&1 | tee target/test-output.txt || true
-echo "run-all: OCI runtime-spec conformance suite (berth must pass; runc beside it, report only)"
-conformance=0
-bash conformance/ci.sh target/x86_64-unknown-linux-gnu/release/berth || conformance=1
-# One closing line over all test binaries.
-awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, i; exit (f > 0 || p == 0) }' target/test-output.txt
-[ $conformance = 0 ] || { echo "run-all: the conformance suite failed for berth"; exit 1; }
+echo "run-all: building (the sandbox has no network: everything is fetched and built here)"
+cargo build --release --quiet
+cargo test --features failpoints --no-run --quiet
+(cd conformance && RUSTFLAGS="-Ctarget-feature=+crt-static" cargo build --release --quiet --target x86_64-unknown-linux-gnu)
+
+# The sandboxed tests prove they are sandboxed against these (tests/integration/sandbox.rs).
+BERTH_TEST_HOST_MNTNS=$(readlink /proc/self/ns/mnt)
+BERTH_TEST_HOST_PIDNS=$(readlink /proc/self/ns/pid)
+export BERTH_TEST_HOST_MNTNS BERTH_TEST_HOST_PIDNS CARGO_NET_OFFLINE=true
+mkdir -p target
+rm -f target/test-output.txt target/run-isolated.status
+touch target/test-output.txt
+set +e
+bash tests/isolate.sh berth-tests -- bash tests/run-isolated.sh
+isolated=$?
+set -e
+
+checks_passed=0 checks_failed=0
+check() { # NAME OK(0|1)
+    if [ "$2" = 0 ]; then
+        checks_passed=$((checks_passed + 1))
+    else
+        checks_failed=$((checks_failed + 1))
+        echo "run-all: FAILED: $1"
+    fi
+}
+status() { grep -q "^$1=0$" target/run-isolated.status 2>/dev/null && echo 0 || echo 1; }
+check "the sandboxed run ended normally (exit $isolated)" "$([ "$isolated" = 0 ] && echo 0 || echo 1)"
+check "conformance suite (berth)" "$(status conformance)"
+check "no process left behind by a test" "$(status leaks)"
+check "quick benchmark" "$(status bench)"
+dirty_after=$(git status --porcelain 2>/dev/null || true)
+if [ "$dirty_after" != "$dirty_before" ]; then
+    echo "run-all: the run changed the checkout:"
+    diff <(echo "$dirty_before") <(echo "$dirty_after") || true
+    check "the checkout is left as it was" 1
+else
+    check "the checkout is left as it was" 0
+fi
+echo "run-all: $(($(date +%s) - start)) s; suite checks: $checks_passed passed, $checks_failed failed"
+# One closing line over all test binaries and the suite checks above.
+awk -v cp="$checks_passed" -v cf="$checks_failed" '
+    /^test result:/ { p += $4; f += $6; i += $8 }
+    END { p += cp; f += cf; printf "%d passed, %d failed, %d skipped\n", p, f, i; exit (f > 0 || p == cp) }
+' target/test-output.txt

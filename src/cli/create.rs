@@ -16,12 +16,13 @@ pub struct Args {
     /// Move the rootfs over / and chroot instead of pivot_root (for ramfs roots)
     #[arg(long = "no-pivot")]
     pub no_pivot: bool,
-    /// Pass N extra fds (from 3 on) to the container process
     /// Keep the caller's session keyring (default: a new one per container)
     #[arg(long = "no-new-keyring")]
     pub no_new_keyring: bool,
-    #[arg(long = "preserve-fds", default_value_t = 0)]
+    /// Pass N extra fds (from 3 on) to the container process
+    #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
     pub preserve_fds: u32,
+    /// Container id (unique under --root)
     pub id: String,
 }
 

@@ -5,6 +5,7 @@ pub struct Args {
     /// Kill a running container first
     #[arg(short = 'f', long)]
     pub force: bool,
+    /// Container id
     pub id: String,
 }
 

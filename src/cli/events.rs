@@ -8,6 +8,7 @@ pub struct Args {
     /// Time between stats (e.g. 5s, 500ms)
     #[arg(long, default_value = "5s")]
     pub interval: String,
+    /// Container id
     pub id: String,
 }
 

@@ -15,10 +15,13 @@ pub struct Args {
     /// Return once the process has started
     #[arg(short = 'd', long)]
     pub detach: bool,
+    /// Write the pid of the new process to this file
     #[arg(long = "pid-file")]
     pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master when --tty is given
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
+    /// Working directory inside the container (default: the config's process.cwd)
     #[arg(long)]
     pub cwd: Option<PathBuf>,
     /// KEY=VALUE, repeatable; replaces a variable of the same name
@@ -27,22 +30,28 @@ pub struct Args {
     /// UID[:GID]
     #[arg(short = 'u', long)]
     pub user: Option<String>,
+    /// An additional group id for the process, repeatable
     #[arg(short = 'g', long = "additional-gids")]
     pub additional_gids: Vec<u32>,
     /// Add a capability (CAP_NAME), repeatable
     #[arg(short = 'c', long = "cap")]
     pub cap: Vec<String>,
+    /// Set no_new_privs for the process
     #[arg(long = "no-new-privs")]
     pub no_new_privs: bool,
+    /// AppArmor profile for the process (refused: this host has no AppArmor)
     #[arg(long)]
     pub apparmor: Option<String>,
+    /// SELinux label for the process (refused: this host has no SELinux)
     #[arg(long = "process-label")]
     pub process_label: Option<String>,
-    #[arg(long = "preserve-fds", default_value_t = 0)]
+    /// Pass N extra fds (from 3 on) to the process
+    #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
     pub preserve_fds: u32,
     /// Exec even if the container is paused
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
+    /// Container id
     pub id: String,
     /// Command and arguments (unless --process)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

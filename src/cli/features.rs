@@ -12,7 +12,7 @@ pub fn features() -> serde_json::Value {
         .collect();
     json!({
         "ociVersionMin": "1.0.0",
-        "ociVersionMax": "1.2.1",
+        "ociVersionMax": berth::spec::SPEC_VERSION,
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": berth::spec::mountopts::KNOWN,
         "linux": {
@@ -43,8 +43,9 @@ pub fn features() -> serde_json::Value {
             "mountExtensions": {"idmap": {"enabled": true}}
         },
         "annotations": {
-            "org.opencontainers.runc.version": env!("CARGO_PKG_VERSION"),
-            "io.github.berth.version": env!("CARGO_PKG_VERSION")
+            "io.github.berth.name": env!("CARGO_PKG_NAME"),
+            "io.github.berth.version": env!("CARGO_PKG_VERSION"),
+            "io.github.berth.commit": env!("BERTH_COMMIT")
         }
     })
 }

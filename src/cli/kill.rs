@@ -5,6 +5,7 @@ pub struct Args {
     /// Signal every process in the container's cgroup, not only its init
     #[arg(short = 'a', long)]
     pub all: bool,
+    /// Container id
     pub id: String,
     /// Signal name (KILL, SIGKILL, RTMIN+1) or number; default SIGTERM
     #[arg(default_value = "SIGTERM")]

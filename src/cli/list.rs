@@ -5,6 +5,7 @@ use super::Format;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Output format
     #[arg(short = 'f', long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Print only the container ids

@@ -2,6 +2,7 @@
 
 pub mod create;
 pub mod delete;
+pub mod docs;
 pub mod events;
 pub mod exec;
 pub mod features;
@@ -27,19 +28,19 @@ use clap::{Parser, Subcommand, ValueEnum};
 )]
 pub struct Cli {
     /// Directory for container state (tmpfs recommended)
-    #[arg(long, global = true, default_value = "/run/berth")]
+    #[arg(long, global = true, help_heading = GLOBAL, default_value = "/run/berth")]
     pub root: PathBuf,
     /// Also write log lines to this file
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub log: Option<PathBuf>,
     /// Format of the log file
-    #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long = "log-format", global = true, help_heading = GLOBAL, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// Log debug messages
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub debug: bool,
     /// Use systemd to manage cgroups (not available: this host has no systemd)
-    #[arg(long = "systemd-cgroup", global = true)]
+    #[arg(long = "systemd-cgroup", global = true, help_heading = GLOBAL)]
     pub systemd_cgroup: bool,
     /// Print the version
     #[arg(short = 'v', long = "version")]
@@ -47,6 +48,9 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 }
+
+/// Where every verb's help lists the flags that belong to berth, not to the verb.
+const GLOBAL: &str = "Global options";
 
 /// Output format of `list` and `ps`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -93,4 +97,58 @@ pub enum Command {
     Ps(ps::Args),
     /// Print cgroup statistics and OOM events of a container as JSON
     Events(events::Args),
+    /// Print a shell completion script (bash, zsh or fish) generated from this command line
+    Completion(docs::CompletionArgs),
+    /// Write man pages for berth and every verb into a directory
+    #[command(name = "man-pages")]
+    ManPages(docs::ManArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every option and argument of every verb explains itself in `--help`.
+    #[test]
+    fn every_argument_has_a_description() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{path} {} (no about)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        walk(&cmd, "berth", &mut missing);
+        assert!(missing.is_empty(), "undocumented: {missing:#?}");
+    }
+
+    /// Global flags show under their own heading in each verb's help, apart from its own.
+    #[test]
+    fn global_flags_have_their_own_heading() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let create = cmd.find_subcommand_mut("create").expect("create verb");
+        let help = create.render_help().to_string();
+        let global = help
+            .find("Global options:")
+            .expect("a Global options heading");
+        assert!(help[global..].contains("--root <ROOT>"), "{help}");
+        assert!(!help[..global].contains("--root <ROOT>"), "{help}");
+        assert!(help[..global].contains("--bundle"), "{help}");
+    }
 }

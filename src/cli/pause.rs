@@ -2,6 +2,7 @@ use berth::container::Error;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Container id
     pub id: String,
 }
 

@@ -4,8 +4,10 @@ use super::Format;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Output format: ps(1) rows or a JSON list of pids
     #[arg(short = 'f', long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Container id
     pub id: String,
     /// Arguments for ps(1) (default -ef)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -7,16 +7,20 @@ pub struct Args {
     /// Bundle directory (holds config.json); default: current directory
     #[arg(short = 'b', long)]
     pub bundle: Option<PathBuf>,
+    /// Write the container's init pid to this file
     #[arg(long = "pid-file")]
     pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master when process.terminal is true
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
+    /// Move the rootfs over / and chroot instead of pivot_root (for ramfs roots)
     #[arg(long = "no-pivot")]
     pub no_pivot: bool,
     /// Keep the caller's session keyring (default: a new one per container)
     #[arg(long = "no-new-keyring")]
     pub no_new_keyring: bool,
-    #[arg(long = "preserve-fds", default_value_t = 0)]
+    /// Pass N extra fds (from 3 on) to the container process
+    #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
     pub preserve_fds: u32,
     /// Return once the container has started
     #[arg(short = 'd', long)]

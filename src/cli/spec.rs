@@ -21,10 +21,12 @@ pub fn default_config(rootless: bool) -> serde_json::Value {
         json!({"type": "ipc"}),
         json!({"type": "uts"}),
         json!({"type": "mount"}),
-        json!({"type": "cgroup"}),
     ];
+    if unified_host() {
+        namespaces.push(json!({"type": "cgroup"}));
+    }
     let mut c = json!({
-        "ociVersion": "1.2.1",
+        "ociVersion": berth::spec::SPEC_VERSION,
         "process": {
             "terminal": true,
             "user": {"uid": 0, "gid": 0},
@@ -68,6 +70,13 @@ pub fn default_config(rootless: bool) -> serde_json::Value {
     }
     c["linux"]["namespaces"] = json!(namespaces);
     c
+}
+
+/// runc's spec (1.2 on) asks for a cgroup namespace only where /sys/fs/cgroup is cgroup2:
+/// on a v1 or hybrid host a container's cgroup namespace would hide nothing of v1.
+fn unified_host() -> bool {
+    use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, statfs};
+    statfs("/sys/fs/cgroup").is_ok_and(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC)
 }
 
 pub fn exec(a: &Args) -> Result<i32, Error> {

@@ -13,33 +13,46 @@ pub struct Args {
     /// Memory limit in bytes (suffixes k, m, g, t)
     #[arg(long)]
     pub memory: Option<String>,
+    /// Memory soft limit in bytes (suffixes k, m, g, t)
     #[arg(long = "memory-reservation")]
     pub memory_reservation: Option<String>,
     /// Memory plus swap limit
     #[arg(long = "memory-swap")]
     pub memory_swap: Option<String>,
+    /// Kernel memory limit in bytes (deprecated by the kernel)
     #[arg(long = "kernel-memory")]
     pub kernel_memory: Option<String>,
+    /// Kernel TCP buffer memory limit in bytes (deprecated by the kernel)
     #[arg(long = "kernel-memory-tcp")]
     pub kernel_memory_tcp: Option<String>,
+    /// CPU shares (relative weight)
     #[arg(long = "cpu-share", alias = "cpu-shares")]
     pub cpu_share: Option<u64>,
+    /// CPU CFS quota in microseconds per period (-1: no limit)
     #[arg(long = "cpu-quota", allow_hyphen_values = true)]
     pub cpu_quota: Option<i64>,
+    /// CPU CFS period in microseconds
     #[arg(long = "cpu-period")]
     pub cpu_period: Option<u64>,
+    /// CPU realtime period in microseconds
     #[arg(long = "cpu-rt-period")]
     pub cpu_rt_period: Option<u64>,
+    /// CPU realtime runtime in microseconds per period
     #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
     pub cpu_rt_runtime: Option<i64>,
+    /// CPUs the container may use (e.g. 0-3,5)
     #[arg(long = "cpuset-cpus")]
     pub cpuset_cpus: Option<String>,
+    /// Memory nodes the container may use (e.g. 0-1)
     #[arg(long = "cpuset-mems")]
     pub cpuset_mems: Option<String>,
+    /// Maximum number of processes (-1: no limit)
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
+    /// Block IO weight (10-1000)
     #[arg(long = "blkio-weight")]
     pub blkio_weight: Option<u16>,
+    /// Container id
     pub id: String,
 }
 

@@ -29,50 +29,69 @@ fn stop(env: &Env, id: &str) {
 
 #[test]
 fn every_v1_resource_is_written() {
-    let mut env = Env::new(&["sleep", "100"]);
-    env.set("/linux/resources", json!({
+    // Only what this kernel offers is asked for: controllers' optional files (burst, idle,
+    // swap accounting), a real block device for throttling, 2 MB huge pages on cgroup2.
+    // What it lacks has its own test below (the clear refusal).
+    let has = host_cgroup_file;
+    let mut memory = json!({"limit": 104857600, "reservation": 52428800, "swappiness": 10,
+                            "disableOOMKiller": false, "useHierarchy": true});
+    let mut cpu =
+        json!({"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"});
+    let mut want = vec![
+        ("memory", "memory.limit_in_bytes", "104857600".to_string()),
+        ("memory", "memory.soft_limit_in_bytes", "52428800".into()),
+        ("memory", "memory.swappiness", "10".into()),
+        ("memory", "memory.use_hierarchy", "1".into()),
+        ("cpu", "cpu.shares", "512".into()),
+        ("cpu", "cpu.cfs_quota_us", "50000".into()),
+        ("cpu", "cpu.cfs_period_us", "100000".into()),
+        ("cpuset", "cpuset.cpus", "0".into()),
+        ("cpuset", "cpuset.mems", "0".into()),
+        ("pids", "pids.max", "50".into()),
+    ];
+    if has("memory", "memory.memsw.limit_in_bytes") {
+        memory["swap"] = json!(209715200);
+        want.push(("memory", "memory.memsw.limit_in_bytes", "209715200".into()));
+    }
+    if has("cpu", "cpu.cfs_burst_us") {
+        cpu["burst"] = json!(1000);
+        want.push(("cpu", "cpu.cfs_burst_us", "1000".into()));
+    }
+    if has("cpu", "cpu.idle") {
+        cpu["idle"] = json!(0);
+        want.push(("cpu", "cpu.idle", "0".into()));
+    }
+    let mut resources = json!({
         "devices": [{"allow": false, "access": "rwm"}],
-        "memory": {"limit": 104857600, "reservation": 52428800, "swap": 209715200, "swappiness": 10,
-                   "disableOOMKiller": false, "useHierarchy": true},
-        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "burst": 1000, "cpus": "0", "mems": "0", "idle": 0},
-        "pids": {"limit": 50},
-        "blockIO": {"weight": 500, "throttleReadBpsDevice": [{"major": 254, "minor": 0, "rate": 1048576}],
-                    "throttleWriteBpsDevice": [{"major": 254, "minor": 0, "rate": 2097152}],
-                    "throttleReadIOPSDevice": [{"major": 254, "minor": 0, "rate": 100}],
-                    "throttleWriteIOPSDevice": [{"major": 254, "minor": 0, "rate": 200}]},
-        "hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}]
-    }));
-    let id = env.start_detached();
-    for (ctrl, file, want) in [
-        ("memory", "memory.limit_in_bytes", "104857600"),
-        ("memory", "memory.soft_limit_in_bytes", "52428800"),
-        ("memory", "memory.memsw.limit_in_bytes", "209715200"),
-        ("memory", "memory.swappiness", "10"),
-        ("memory", "memory.use_hierarchy", "1"),
-        ("cpu", "cpu.shares", "512"),
-        ("cpu", "cpu.cfs_quota_us", "50000"),
-        ("cpu", "cpu.cfs_period_us", "100000"),
-        ("cpu", "cpu.cfs_burst_us", "1000"),
-        ("cpu", "cpu.idle", "0"),
-        ("cpuset", "cpuset.cpus", "0"),
-        ("cpuset", "cpuset.mems", "0"),
-        ("pids", "pids.max", "50"),
-        ("blkio", "blkio.throttle.read_bps_device", "254:0 1048576"),
-        ("blkio", "blkio.throttle.write_bps_device", "254:0 2097152"),
-        ("blkio", "blkio.throttle.read_iops_device", "254:0 100"),
-        ("blkio", "blkio.throttle.write_iops_device", "254:0 200"),
+        "memory": memory, "cpu": cpu, "pids": {"limit": 50},
+    });
+    if let Some((major, minor)) = host_block_device() {
+        resources["blockIO"] = json!({
+            "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
+            "throttleWriteBpsDevice": [{"major": major, "minor": minor, "rate": 2097152}],
+            "throttleReadIOPSDevice": [{"major": major, "minor": minor, "rate": 100}],
+            "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 200}]});
+        for (file, rate) in [
+            ("blkio.throttle.read_bps_device", 1048576),
+            ("blkio.throttle.write_bps_device", 2097152),
+            ("blkio.throttle.read_iops_device", 100),
+            ("blkio.throttle.write_iops_device", 200),
+        ] {
+            want.push(("blkio", file, format!("{major}:{minor} {rate}")));
+        }
+    }
+    if has("unified", "hugetlb.2MB.max") {
         // hugetlb lives only on the cgroup2 mount here: a real v2 write.
-        ("unified", "hugetlb.2MB.max", "2097152"),
-    ] {
-        assert_eq!(cg(ctrl, &id, file), want, "{ctrl}/{file}");
+        resources["hugepageLimits"] = json!([{"pageSize": "2MB", "limit": 2097152}]);
+        want.push(("unified", "hugetlb.2MB.max", "2097152".into()));
+    }
+    let mut env = Env::new(&["sleep", "100"]);
+    env.set("/linux/resources", resources);
+    let id = env.start_detached();
+    for (ctrl, file, want) in &want {
+        assert_eq!(&cg(ctrl, &id, file), want, "{ctrl}/{file}");
     }
     assert!(cg("memory", &id, "memory.oom_control").contains("oom_kill_disable 0"));
-    // This kernel offers the weight through BFQ only.
-    assert!(
-        cg("blkio", &id, "blkio.bfq.weight").contains("500"),
-        "{}",
-        cg("blkio", &id, "blkio.bfq.weight")
-    );
     let devices = cg("devices", &id, "devices.list");
     assert!(
         devices.contains("c 1:3 rwm") && !devices.contains("a *:* rwm"),
@@ -81,17 +100,69 @@ fn every_v1_resource_is_written() {
     stop(&env, &id);
 }
 
+/// blockIO.weight goes to blkio.weight (CFQ) or blkio.bfq.weight (BFQ); a kernel with
+/// neither scheduler gets the clear refusal naming the field, and nothing is left behind.
+#[test]
+fn blkio_weight_where_the_scheduler_offers_it() {
+    let mut env = Env::new(&["sleep", "100"]);
+    env.set("/linux/resources", json!({"blockIO": {"weight": 500}}));
+    let file = ["blkio.weight", "blkio.bfq.weight"]
+        .into_iter()
+        .find(|f| host_cgroup_file("blkio", f));
+    match file {
+        Some(file) => {
+            let id = env.start_detached();
+            let got = cg("blkio", &id, file);
+            assert!(got.contains("500"), "{file}: {got}");
+            stop(&env, &id);
+        }
+        None => {
+            let id = env.id();
+            env.create(&id)
+                .fails_with(&["linux.resources.blockIO.weight", "blkio.weight"]);
+            env.assert_clean(&id);
+        }
+    }
+}
+
 #[test]
 fn unified_keys_on_the_cgroup2_mount() {
+    let keys: Vec<(&str, &str)> = [("hugetlb.2MB.max", "4194304"), ("hugetlb.1GB.max", "0")]
+        .into_iter()
+        .filter(|(k, _)| host_cgroup_file("unified", k))
+        .collect();
     let mut env = Env::new(&["sleep", "100"]);
-    env.set(
-        "/linux/resources",
-        json!({"unified": {"hugetlb.2MB.max": "4194304", "hugetlb.1GB.max": "0"}}),
-    );
+    if keys.is_empty() {
+        // No hugetlb on this host's cgroup2 mount: the key is refused by name.
+        env.set(
+            "/linux/resources",
+            json!({"unified": {"hugetlb.2MB.max": "4194304"}}),
+        );
+        let id = env.id();
+        env.create(&id).fails_with(&["unified.hugetlb.2MB.max"]);
+        env.assert_clean(&id);
+        return;
+    }
+    let unified: serde_json::Map<String, Value> = keys
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    env.set("/linux/resources", json!({ "unified": unified }));
     let id = env.start_detached();
-    assert_eq!(cg("unified", &id, "hugetlb.2MB.max"), "4194304");
-    assert_eq!(cg("unified", &id, "hugetlb.1GB.max"), "0");
+    for (k, v) in keys {
+        assert_eq!(cg("unified", &id, k), v, "{k}");
+    }
     stop(&env, &id);
+}
+
+/// A memory limit with swap pinned to it where the host accounts swap (memsw); without
+/// swap accounting the limit alone (this host has no swap device to spill to).
+fn memory_limit_16m() -> Value {
+    if host_cgroup_file("memory", "memory.memsw.limit_in_bytes") {
+        json!({"limit": 16777216, "swap": 16777216})
+    } else {
+        json!({"limit": 16777216})
+    }
 }
 
 #[test]
@@ -101,10 +172,7 @@ fn memory_limit_oom_kills_the_process_that_exceeds_it() {
         "-c",
         "dd if=/dev/zero of=/dev/shm/fill bs=1M count=48 2>/dev/null; echo dd=$?",
     ]);
-    env.set(
-        "/linux/resources/memory",
-        json!({"limit": 16777216, "swap": 16777216}),
-    );
+    env.set("/linux/resources/memory", memory_limit_16m());
     let out = env.run();
     out.ok();
     assert_eq!(
@@ -331,44 +399,61 @@ fn events_streams_until_the_container_stops() {
 
 #[test]
 fn resources_the_host_lacks_or_the_kernel_rejects_fail_cleanly() {
-    for (res, needles) in [
+    let v1 = |c: &str| Path::new("/sys/fs/cgroup").join(c).is_dir();
+    let v2 = |c: &str| host_cgroup_file("unified", &format!("{c}.stat"));
+    // (resources, whether this host lacks what they need, the error's needles). A host
+    // that has it must take the config instead: both branches are berth's behaviour.
+    for (res, lacks, needles) in [
         (
             json!({"network": {"classID": 1048577}}),
+            !v1("net_cls"),
             vec!["linux.resources.network.classID", "net_cls"],
         ),
         (
-            json!({"network": {"priorities": [{"name": "eth0", "priority": 5}]}}),
+            json!({"network": {"priorities": [{"name": "lo", "priority": 5}]}}),
+            !v1("net_prio"),
             vec!["network.priorities", "net_prio"],
         ),
         (
             json!({"rdma": {"mlx5_1": {"hcaHandles": 3}}}),
+            !v1("rdma") && !host_cgroup_file("unified", "rdma"),
             vec!["linux.resources.rdma", "not available"],
         ),
         (
             json!({"blockIO": {"leafWeight": 500}}),
+            !host_cgroup_file("blkio", "blkio.leaf_weight"),
             vec!["blockIO.leafWeight", "blkio.leaf_weight"],
         ),
         (
             json!({"cpu": {"cpus": "99"}}),
+            true,
             vec!["cpuset.cpus", "\"99\""],
         ),
         (
             json!({"memory": {"swappiness": 101}}),
+            true,
             vec!["memory.swappiness", "101"],
         ),
         (
             json!({"unified": {"memory.max": "100"}}),
+            !v2("memory"),
             vec!["unified.memory.max", "memory controller"],
         ),
         (
             json!({"unified": {"../evil": "1"}}),
+            true,
             vec!["unified.../evil"],
         ),
     ] {
         let mut env = Env::new(&["true"]);
         env.set("/linux/resources", res.clone());
         let id = env.id();
-        env.create(&id).fails_with(&needles);
+        if lacks {
+            env.create(&id).fails_with(&needles);
+        } else {
+            env.create(&id).ok();
+            env.berth(&["delete", "--force", &id]).ok();
+        }
         env.assert_clean(&id);
     }
 }
@@ -497,10 +582,7 @@ fn events_reports_an_oom_kill() {
         "-c",
         "sleep 0.5; (dd if=/dev/zero of=/dev/shm/f bs=1M count=48 2>/dev/null); rm -f /dev/shm/f; sleep 1",
     ]);
-    env.set(
-        "/linux/resources/memory",
-        json!({"limit": 16777216, "swap": 16777216}),
-    );
+    env.set("/linux/resources/memory", memory_limit_16m());
     let id = env.start_detached();
     let out = env.berth(&["events", "--interval", "100ms", &id]);
     out.ok();

@@ -365,6 +365,45 @@ fn pids_with_env_marker(id: &str) -> Vec<i32> {
         .collect()
 }
 
+/// Whether this kernel offers `file` in the v1 hierarchy `controller` (or "unified", the
+/// cgroup2 mount): tests ask for a resource only where the host can grant it.
+pub fn host_cgroup_file(controller: &str, file: &str) -> bool {
+    Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join(file)
+        .exists()
+        || (controller == "unified" && unified_offers(file))
+}
+
+/// A cgroup2 file exists only below the root for some controllers (hugetlb.*): ask
+/// cgroup.controllers for the controller and the kernel for the page size.
+fn unified_offers(file: &str) -> bool {
+    let ctrl = file.split('.').next().unwrap_or_default();
+    let listed = std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers")
+        .is_ok_and(|c| c.split_whitespace().any(|c| c == ctrl));
+    match file
+        .strip_prefix("hugetlb.")
+        .and_then(|f| f.split('.').next())
+    {
+        Some("2MB") => listed && Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists(),
+        Some("1GB") => listed && Path::new("/sys/kernel/mm/hugepages/hugepages-1048576kB").exists(),
+        _ => listed,
+    }
+}
+
+/// A disk's major:minor for I/O throttling (virtio, SCSI or NVMe), if the host has one.
+pub fn host_block_device() -> Option<(u32, u32)> {
+    let mut names: Vec<String> = std::fs::read_dir("/sys/block")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| ["vd", "sd", "nvme", "xvd"].iter().any(|p| n.starts_with(p)))
+        .collect();
+    names.sort();
+    let dev = std::fs::read_to_string(format!("/sys/block/{}/dev", names.first()?)).ok()?;
+    let (major, minor) = dev.trim().split_once(':')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
 /// The host's namespace inode for `kind` ("net", "uts"…).
 pub fn host_ns(kind: &str) -> String {
     std::fs::read_link(format!("/proc/self/ns/{kind}"))

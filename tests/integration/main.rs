@@ -9,6 +9,7 @@ mod engines;
 mod exec;
 #[cfg(feature = "failpoints")]
 mod faults;
+mod help;
 mod hooks;
 mod lifecycle;
 mod malformed;
@@ -17,6 +18,7 @@ mod netdev;
 mod process;
 mod rootfs;
 mod run;
+mod sandbox;
 mod seccomp;
 mod security;
 mod verbs;

@@ -1,6 +1,7 @@
 //! config-linux.md namespaces: new ones, joined ones by path, user-namespace id maps,
 //! time-namespace offsets — checked from inside the container.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -68,32 +69,48 @@ fn without_a_namespace_the_host_one_is_kept() {
     );
 }
 
-fn spawn_holder(args: &[&str]) -> Child {
+/// A process holding namespaces for a test to join. It leads its own process group, and
+/// dropping it kills the whole group, so a shell's children (a `sleep` holding the test
+/// runner's output pipe) never outlive the test.
+struct Holder(Child);
+
+impl Holder {
+    fn ns(&self, kind: &str) -> String {
+        // The holder is unshare → sh; unshare execs, so the pid is the shell's.
+        format!("/proc/{}/ns/{kind}", self.0.id())
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        // SAFETY: a plain syscall on the group this test created.
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_holder(args: &[&str]) -> Holder {
     let c = Command::new("unshare")
         .args(args)
         .stdout(Stdio::null())
+        .process_group(0)
         .spawn()
         .expect("unshare");
     std::thread::sleep(Duration::from_millis(200));
-    c
-}
-
-fn holder_ns(c: &Child, kind: &str) -> String {
-    // The holder is unshare → sh; unshare execs, so the pid is the shell's.
-    format!("/proc/{}/ns/{kind}", c.id())
+    Holder(c)
 }
 
 #[test]
 fn join_existing_namespaces_by_path() {
-    let mut holder = spawn_holder(&[
+    let holder = spawn_holder(&[
         "--uts",
         "--net",
         "sh",
         "-c",
         "hostname joined-uts; sleep 100",
     ]);
-    let uts = holder_ns(&holder, "uts");
-    let net = holder_ns(&holder, "net");
+    let uts = holder.ns("uts");
+    let net = holder.ns("net");
     let want_net = std::fs::read_link(&net)
         .unwrap()
         .to_string_lossy()
@@ -108,8 +125,7 @@ fn join_existing_namespaces_by_path() {
         ]),
     );
     let out = env.run();
-    let _ = holder.kill();
-    let _ = holder.wait();
+    drop(holder);
     out.ok();
     assert_eq!(out.stdout, format!("joined-uts\n{want_net}\n"));
 }

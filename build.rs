@@ -1,0 +1,35 @@
+//! Embeds the git commit berth is built from, for `berth --version` (runc prints its commit
+//! the same way). Outside a git checkout (a release tarball) the line says "unknown".
+
+use std::process::Command;
+
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git").args(args).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let s = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+    (!s.is_empty()).then_some(s)
+}
+
+fn main() {
+    let commit = git(&["rev-parse", "--short=12", "HEAD"]);
+    println!(
+        "cargo:rustc-env=BERTH_COMMIT={}",
+        commit.as_deref().unwrap_or("unknown")
+    );
+    // Rebuild when HEAD moves: HEAD itself (branch switch) and the ref it names (a commit).
+    if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
+        println!("cargo:rerun-if-changed={dir}/HEAD");
+        if let Some(r) = git(&["symbolic-ref", "-q", "HEAD"]) {
+            println!("cargo:rerun-if-changed={dir}/{r}");
+        }
+    }
+    if let Some(common) = git(&["rev-parse", "--git-common-dir"]) {
+        println!("cargo:rerun-if-changed={common}/packed-refs");
+        if let Some(r) = git(&["symbolic-ref", "-q", "HEAD"]) {
+            println!("cargo:rerun-if-changed={common}/{r}");
+        }
+    }
+    println!("cargo:rerun-if-changed=build.rs");
+}

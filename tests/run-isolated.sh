@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The part of tests/run-all.sh that starts containers; run by tests/isolate.sh as pid 1 of
+# its own pid namespace. Writes NAME=RC lines to target/run-isolated.status for run-all.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+status=target/run-isolated.status
+: >"$status"
+
+echo "run-all: benchmark, quick mode (proves bench/ works; its figures mean nothing)"
+bash bench/run.sh --quick >/dev/null
+echo "bench=$?" >>"$status"
+
+echo "run-all: unit and integration tests (sandboxed: $(readlink /proc/self/ns/mnt), pid $$)"
+# Failures are counted by run-all from the cargo output.
+cargo test --features failpoints --no-fail-fast 2>&1 | tee target/test-output.txt
+
+echo "run-all: OCI runtime-spec conformance suite (berth must pass; runc beside it, report only)"
+# Results go under conformance/target; conformance/update-results.sh refreshes the tracked table.
+bash conformance/ci.sh target/x86_64-unknown-linux-gnu/release/berth
+echo "conformance=$?" >>"$status"
+
+# Anything still alive in this pid namespace but this shell (pid 1) was left by a test.
+# Give asynchronous teardown (engine shims, a container's last exit) a moment first.
+# No command substitution here: a subshell would count itself.
+ps_out=target/run-isolated.ps
+leaks() {
+    ps -e -o pid=,stat=,args= >"$ps_out"
+    awk '$1 != 1 && $2 !~ /^Z/ && $3 != "ps"' "$ps_out" >"$ps_out.left"
+    [ -s "$ps_out.left" ]
+}
+for _ in $(seq 50); do
+    leaks || break
+    sleep 0.2
+done
+if leaks; then
+    echo "run-all: processes left behind by the tests:"
+    cat "$ps_out.left"
+    echo "leaks=1" >>"$status"
+else
+    echo "leaks=0" >>"$status"
+fi
