@@ -170,10 +170,35 @@ fn if_index(name: &str) -> Option<u32> {
 }
 
 fn is_up(name: &str) -> std::io::Result<bool> {
-    let text = std::fs::read_to_string(format!("/sys/class/net/{name}/flags"))?;
-    let flags = u32::from_str_radix(text.trim().trim_start_matches("0x"), 16)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-    Ok(flags & libc::IFF_UP as u32 != 0)
+    // Asked of the kernel in our own network namespace: /sys/class/net would describe the
+    // namespace of whoever mounted /sys, which need not be ours.
+    let (_, req) = if_flags(name)?;
+    // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
+    Ok(unsafe { req.ifr_ifru.ifru_flags } & libc::IFF_UP as libc::c_short != 0)
+}
+
+/// An inet socket and the interface's flags (SIOCGIFFLAGS), ready for SIOCSIFFLAGS.
+fn if_flags(name: &str) -> std::io::Result<(OwnedFd, libc::ifreq)> {
+    // SAFETY: a plain socket(2); the fd is owned right away.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd was just returned by socket(2) and is owned only here.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    if name.len() >= req.ifr_name.len() {
+        return Err(std::io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+    }
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.as_bytes()) {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS writes into the ifreq we own, which outlives the call.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((sock, req))
 }
 
 fn nul_terminated(s: &str) -> Vec<u8> {
@@ -386,6 +411,22 @@ fn parse_addr(p: &[u8]) -> Option<(u32, Addr)> {
         at += align(len);
     }
     Some((index, a))
+}
+
+/// Brings `lo` up in a network namespace berth created, as runc does: the kernel then gives
+/// it 127.0.0.1/8 and ::1, so services in a container without other networking (podman
+/// `--network none`, a pod without a CNI network) can still talk to themselves.
+pub fn loopback_up() -> std::io::Result<()> {
+    let (sock, mut req) = if_flags("lo")?;
+    // SAFETY: the flags member is the one SIOCGIFFLAGS filled and SIOCSIFFLAGS reads; the
+    // ifreq outlives the call.
+    unsafe {
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! line — over the sync socket before `start`, into the exec FIFO after it.
 
 pub(crate) mod process;
+pub(crate) mod user;
 
 use std::ffi::CString;
 use std::io::Write;
@@ -183,6 +184,10 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     crate::logging::step("init: Go received");
     crate::namespaces::child_enter(&plan.namespaces)?;
     crate::logging::step("init: namespaces entered");
+    if plan.namespaces.new.contains(CloneFlags::CLONE_NEWNET) {
+        crate::netdev::loopback_up()
+            .map_err(|e| InitError::Msg(format!("linux.namespaces: network: bring lo up: {e}")))?;
+    }
     crate::failpoint!("init::namespaces");
     if !plan.no_new_keyring {
         join_session_keyring(&plan.id)?;

@@ -264,7 +264,9 @@ pub fn exec(path: &CString, p: &ProcessPlan) -> InitError {
             .collect()
     };
     let args = to_c(&p.args);
-    let env = to_c(&p.env);
+    // After the pivot (or exec's setns), /etc/passwd is the container's own.
+    let home = super::user::with_home(&p.env, p.uid, Path::new("/etc/passwd"));
+    let env = to_c(home.as_deref().unwrap_or(&p.env));
     match nix::unistd::execve(path, &args, &env) {
         Err(e) => InitError::Sys {
             step: format!("exec {:?}", p.args[0]),

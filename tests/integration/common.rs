@@ -288,6 +288,33 @@ impl Env {
         rootfs
     }
 
+    /// The same bundle run by runc, the oracle (its own --root beside berth's), so a test
+    /// can compare what each runtime's container sees.
+    pub fn run_runc(&self) -> Out {
+        const RUNC: &str = "/usr/sbin/runc";
+        assert!(Path::new(RUNC).exists(), "runc is the oracle: install it");
+        self.write_config();
+        let id = format!("{}-runc", self.id());
+        let root = self.tmp.path().join("runc-root");
+        let out = run_cmd(
+            Command::new(RUNC).arg("--root").arg(&root).args([
+                "run",
+                "--bundle",
+                self.bundle.to_str().unwrap(),
+                &id,
+            ]),
+            Duration::from_secs(60),
+        );
+        let _ = run_cmd(
+            Command::new(RUNC)
+                .arg("--root")
+                .arg(&root)
+                .args(["delete", "--force", &id]),
+            Duration::from_secs(60),
+        );
+        out
+    }
+
     /// Writes config.json and creates container `id`.
     pub fn create(&self, id: &str) -> Out {
         self.write_config();

@@ -5,6 +5,7 @@ mod cgroups;
 mod cli;
 mod common;
 mod concurrency;
+mod contract;
 mod engines;
 mod exec;
 #[cfg(feature = "failpoints")]

@@ -53,7 +53,20 @@ fn moves_with_attributes(tag: char, userns: bool) {
     ] {
         assert!(ip(&args), "ip {args:?}");
     }
-    let mac = std::fs::read_to_string(format!("/sys/class/net/{name}/address")).unwrap();
+    // Through ip, not /sys/class/net: the test's network namespace need not be the one
+    // its /sys was mounted in.
+    let link = Command::new("ip")
+        .args(["-o", "link", "show", &name])
+        .output()
+        .unwrap();
+    let link = String::from_utf8_lossy(&link.stdout).into_owned();
+    let mac = link
+        .split_whitespace()
+        .skip_while(|w| *w != "link/ether")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no MAC in {link:?}"))
+        .to_string()
+        + "\n";
     let mut env = Env::new(&[
         "sh",
         "-c",
@@ -75,10 +88,7 @@ fn moves_with_attributes(tag: char, userns: bool) {
     for want in ["inet 169.254.77.1/32", "inet6 fd00:77::1/128", ",UP"] {
         assert!(out.stdout.contains(want), "no {want:?} in {}", out.stdout);
     }
-    assert!(
-        !std::path::Path::new(&format!("/sys/class/net/{name}")).exists(),
-        "{name} is still on the host"
-    );
+    assert!(!ip(&["link", "show", &name]), "{name} is still on the host");
 }
 
 #[test]
