@@ -70,6 +70,11 @@ touch target/test-output.txt
 set +e
 bash tests/isolate.sh berth-tests -- bash tests/run-isolated.sh
 isolated=$?
+# The leak check must catch a leak: a sandbox whose "test" leaves a daemonised sleep.
+bash tests/isolate.sh berth-leak-selftest -- bash -c \
+    'setsid sleep 60 </dev/null >/dev/null 2>&1 & bash tests/leak-check.sh target/leak-selftest.ps' \
+    >target/leak-selftest.out 2>&1
+leak_selftest=$?
 set -e
 
 checks_passed=0 checks_failed=0
@@ -85,6 +90,7 @@ status() { grep -q "^$1=0$" target/run-isolated.status 2>/dev/null && echo 0 || 
 check "the sandboxed run ended normally (exit $isolated)" "$([ "$isolated" = 0 ] && echo 0 || echo 1)"
 check "conformance suite (berth)" "$(status conformance)"
 check "no process left behind by a test" "$(status leaks)"
+check "the leak check catches a leaked process" "$([ "$leak_selftest" != 0 ] && grep -q 'sleep 60' target/leak-selftest.out && echo 0 || echo 1)"
 check "quick benchmark" "$(status bench)"
 dirty_after=$(git status --porcelain 2>/dev/null || true)
 if [ "$dirty_after" != "$dirty_before" ]; then

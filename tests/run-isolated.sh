@@ -15,27 +15,10 @@ echo "run-all: unit and integration tests (sandboxed: $(readlink /proc/self/ns/m
 cargo test --features failpoints --no-fail-fast 2>&1 | tee target/test-output.txt
 
 echo "run-all: OCI runtime-spec conformance suite (berth must pass; runc beside it, report only)"
-# Results go under conformance/target; conformance/update-results.sh refreshes the tracked table.
+# Results go under conformance/target; `conformance/ci.sh BIN --update` refreshes the tracked table.
 bash conformance/ci.sh target/x86_64-unknown-linux-gnu/release/berth
 echo "conformance=$?" >>"$status"
 
 # Anything still alive in this pid namespace but this shell (pid 1) was left by a test.
-# Give asynchronous teardown (engine shims, a container's last exit) a moment first.
-# No command substitution here: a subshell would count itself.
-ps_out=target/run-isolated.ps
-leaks() {
-    ps -e -o pid=,stat=,args= >"$ps_out"
-    awk '$1 != 1 && $2 !~ /^Z/ && $3 != "ps"' "$ps_out" >"$ps_out.left"
-    [ -s "$ps_out.left" ]
-}
-for _ in $(seq 50); do
-    leaks || break
-    sleep 0.2
-done
-if leaks; then
-    echo "run-all: processes left behind by the tests:"
-    cat "$ps_out.left"
-    echo "leaks=1" >>"$status"
-else
-    echo "leaks=0" >>"$status"
-fi
+bash tests/leak-check.sh target/run-isolated.ps
+echo "leaks=$?" >>"$status"
