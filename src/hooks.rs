@@ -70,6 +70,20 @@ fn run(kind: &'static str, h: &Hook, state: &[u8]) -> Result<(), HookError> {
     }
     // Hook output goes to our stderr: stdout may be the container's stdio.
     let stderr = std::io::stderr().as_fd().try_clone_to_owned().ok();
+    // SAFETY: only close_range(2) runs between fork and exec: async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            // Nothing the caller held reaches the hook: stdio is already in place, every
+            // other fd closes at exec (CVE-2024-21626 shape for hooks run by berth).
+            libc::syscall(
+                libc::SYS_close_range,
+                3u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
+            Ok(())
+        });
+    }
     cmd.stdin(Stdio::piped())
         .stdout(stderr.map(Stdio::from).unwrap_or(Stdio::null()))
         .stderr(Stdio::inherit());

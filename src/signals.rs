@@ -3,7 +3,8 @@
 pub fn parse(s: &str) -> Result<i32, String> {
     let bad = || format!("unknown signal {s:?}");
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=libc::SIGRTMAX()).contains(&n) {
+        // 0 only asks whether the process exists, as kill(1) and runc take it.
+        return if (0..=libc::SIGRTMAX()).contains(&n) {
             Ok(n)
         } else {
             Err(bad())
@@ -64,7 +65,7 @@ mod tests {
         assert_eq!(parse("RTMIN+2"), Ok(libc::SIGRTMIN() + 2));
         assert_eq!(parse("SIGRTMAX"), Ok(libc::SIGRTMAX()));
         assert!(parse("NOPE").is_err());
-        assert!(parse("0").is_err());
+        assert_eq!(parse("0"), Ok(0));
         assert!(parse("99").is_err());
     }
 }

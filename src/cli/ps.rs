@@ -15,10 +15,17 @@ pub struct Args {
 }
 
 pub fn exec(root: &std::path::Path, a: &Args) -> Result<i32, Error> {
-    let pids = berth::control::pids(root, &a.id)?;
+    // A stopped container has no processes: runc prints the bare header (or no pids).
+    let pids = match berth::control::pids(root, &a.id) {
+        Err(Error::NotRunning(_)) => None,
+        other => Some(other?),
+    };
     match a.format {
         Format::Json => println!("{}", serde_json::to_string(&pids).unwrap_or_default()),
-        Format::Table => print!("{}", berth::control::ps_table(&pids, &a.ps_args)?),
+        Format::Table => print!(
+            "{}",
+            berth::control::ps_table(pids.as_deref().unwrap_or_default(), &a.ps_args)?
+        ),
     }
     Ok(0)
 }

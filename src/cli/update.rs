@@ -10,14 +10,14 @@ pub struct Args {
     /// JSON file with a linux.resources object ("-" reads stdin); flags apply on top
     #[arg(short = 'r', long)]
     pub resources: Option<PathBuf>,
-    /// Memory limit in bytes (suffixes k, m, g, t)
-    #[arg(long)]
+    /// Memory limit in bytes (suffixes k, m, g, t; -1: no limit)
+    #[arg(long, allow_hyphen_values = true)]
     pub memory: Option<String>,
     /// Memory soft limit in bytes (suffixes k, m, g, t)
-    #[arg(long = "memory-reservation")]
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
     pub memory_reservation: Option<String>,
-    /// Memory plus swap limit
-    #[arg(long = "memory-swap")]
+    /// Memory plus swap limit in bytes (-1: unlimited swap)
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
     /// Kernel memory limit in bytes (deprecated by the kernel)
     #[arg(long = "kernel-memory")]
@@ -34,6 +34,9 @@ pub struct Args {
     /// CPU CFS period in microseconds
     #[arg(long = "cpu-period")]
     pub cpu_period: Option<u64>,
+    /// CPU CFS burst in microseconds per period (runc 1.2+)
+    #[arg(long = "cpu-burst")]
+    pub cpu_burst: Option<u64>,
     /// CPU realtime period in microseconds
     #[arg(long = "cpu-rt-period")]
     pub cpu_rt_period: Option<u64>,
@@ -103,6 +106,9 @@ fn resources(a: &Args) -> Result<Value, Error> {
     }
     if let Some(v) = a.cpu_period {
         set("cpu", "period", json!(v));
+    }
+    if let Some(v) = a.cpu_burst {
+        set("cpu", "burst", json!(v));
     }
     if let Some(v) = a.cpu_rt_period {
         set("cpu", "realtimePeriod", json!(v));

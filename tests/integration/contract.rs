@@ -87,3 +87,153 @@ fn home_for_an_exec_process_too() {
     out.ok();
     assert_eq!(out.stdout, "HOME=/root\n");
 }
+
+/// One runtime's view of a created container: its own --root, the same bundle.
+struct Side {
+    bin: &'static str,
+    root: std::path::PathBuf,
+    id: String,
+}
+
+impl Side {
+    fn both(env: &Env) -> [Side; 2] {
+        env.write_config();
+        let mk = |bin: &'static str, name: &str| Side {
+            bin,
+            root: env.tmp.path().join(format!("root-{name}")),
+            id: format!("{}-{name}", env.id()),
+        };
+        [mk(BIN, "berth"), mk("/usr/sbin/runc", "runc")]
+    }
+    fn cmd(&self, args: &[&str]) -> Out {
+        let args: Vec<&str> = args
+            .iter()
+            .map(|a| if *a == "ID" { self.id.as_str() } else { a })
+            .collect();
+        run_cmd(
+            std::process::Command::new(self.bin)
+                .arg("--root")
+                .arg(&self.root)
+                .args(&args),
+            std::time::Duration::from_secs(30),
+        )
+    }
+}
+
+impl Drop for Side {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["delete", "--force", "ID"]);
+    }
+}
+
+/// Runs the same CLI steps against a container of each runtime; returns each step's
+/// (exit code, stdout) with the runtime's id replaced by "ID".
+fn steps(env: &Env, steps: &[&[&str]]) -> Vec<Vec<(i32, String)>> {
+    Side::both(env)
+        .iter()
+        .map(|s| {
+            let b = env.bundle.to_str().unwrap();
+            s.cmd(&["create", "--bundle", b, "ID"]).ok();
+            steps
+                .iter()
+                .map(|a| {
+                    let o = s.cmd(a);
+                    (o.code, o.stdout.replace(&s.id, "ID"))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn kill_0_update_unlimited_swap_and_ps_of_a_stopped_container_as_runc() {
+    let env = Env::new(&["sleep", "30"]);
+    let mut seen = Vec::new();
+    for side in Side::both(&env) {
+        let b = env.bundle.to_str().unwrap();
+        side.cmd(&["create", "--bundle", b, "ID"]).ok();
+        let mut obs: Vec<(i32, String)> = Vec::new();
+        let mut step = |args: &[&str]| {
+            let o = side.cmd(args);
+            obs.push((o.code, o.stdout.replace(&side.id, "ID")));
+        };
+        step(&["kill", "ID", "0"]);
+        step(&["update", "--memory-swap", "-1", "ID"]);
+        step(&["kill", "ID", "KILL"]);
+        let start = std::time::Instant::now();
+        while !side.cmd(&["state", "ID"]).stdout.contains("\"stopped\"") {
+            assert!(start.elapsed().as_secs() < 10, "{} never stopped", side.bin);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        step(&["ps", "ID"]);
+        step(&["ps", "--format", "json", "ID"]);
+        step(&["kill", "ID", "0"]);
+        seen.push(obs);
+    }
+    let (berth, runc) = (&seen[0], &seen[1]);
+    for (i, (b, r)) in berth.iter().zip(runc).enumerate() {
+        assert_eq!(b, r, "step {i}: berth (left) and runc (right) differ");
+    }
+}
+
+#[test]
+fn list_json_as_runc() {
+    let env = Env::new(&["sleep", "30"]);
+    let got = steps(&env, &[&["list", "--format", "json"]]);
+    let keys = |s: &str| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(s).unwrap();
+        let row = v[0].as_object().unwrap();
+        assert_eq!(row["owner"], "root");
+        row.keys().cloned().collect()
+    };
+    assert_eq!(keys(&got[0][0].1), keys(&got[1][0].1));
+}
+
+#[test]
+fn update_cpu_burst_writes_the_burst() {
+    if !host_cgroup_file("cpu", "cpu.cfs_burst_us") {
+        return; // kernel without CFS burst: the write would be refused by name
+    }
+    let env = Env::new(&["sleep", "30"]);
+    let id = env.start_detached();
+    env.berth(&["update", "--cpu-quota", "50000", "--cpu-burst", "2000", &id])
+        .ok();
+    let burst = std::fs::read_to_string(format!("/sys/fs/cgroup/cpu/berth/{id}/cpu.cfs_burst_us"));
+    env.berth(&["delete", "--force", &id]).ok();
+    assert_eq!(burst.unwrap().trim(), "2000");
+}
+
+#[test]
+fn cve_2024_21626_runtime_hooks_see_no_caller_fd() {
+    let mut env = Env::new(&["true"]);
+    let out = env.out.join("hook-fds");
+    let hook = |kind: &str| {
+        json!([{"path": "/bin/sh", "args": ["sh", "-c",
+            format!("ls /proc/self/fd > {}/{kind}", out.display())]}])
+    };
+    std::fs::create_dir_all(&out).unwrap();
+    for kind in ["prestart", "createRuntime", "poststart", "poststop"] {
+        env.set(&format!("/hooks/{kind}"), hook(kind));
+    }
+    env.write_config();
+    // The caller holds fd 7 without CLOEXEC, as a careless engine might.
+    let script = format!(
+        "exec 7</etc/hostname; exec {BIN} --root {} run --bundle {} {}",
+        env.root.display(),
+        env.bundle.display(),
+        env.id()
+    );
+    run_cmd(
+        std::process::Command::new("sh").args(["-c", &script]),
+        std::time::Duration::from_secs(30),
+    )
+    .ok();
+    for kind in ["prestart", "createRuntime", "poststart", "poststop"] {
+        let fds = std::fs::read_to_string(out.join(kind)).unwrap();
+        let fds: Vec<&str> = fds.split_whitespace().collect();
+        assert!(
+            !fds.contains(&"7"),
+            "{kind} hook sees the caller's fd 7: {fds:?}"
+        );
+    }
+}
