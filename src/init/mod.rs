@@ -87,7 +87,11 @@ pub(crate) fn load_seccomp(s: &SeccompLoad) -> Result<(), InitError> {
 
 /// Entry point in the cloned child; never returns.
 pub fn run(a: InitArgs) -> ! {
-    let ready = match before_start(&a) {
+    // First of all, before any hook or image code can run: every fd the caller left open
+    // without CLOEXEC (a host directory, a socket) would reach startContainer hooks or the
+    // process (CVE-2024-21626). Only --preserve-fds pass on; berth's own fds (sync and
+    // console sockets, the FIFO) are used here and need not survive an execve.
+    let ready = match process::cloexec_fds_from(3 + a.preserve_fds).and_then(|()| before_start(&a)) {
         Ok(r) => r,
         Err(e) => {
             let _ = a.chan.send(&Msg::Error { msg: e.to_string() });
@@ -205,7 +209,14 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     if let Some(adj) = plan.process.oom_score_adj {
         process::oom_score_adj(adj)?;
     }
-    let root = rootfs::prepare(plan, a.cgroups, &a.idmapped)?;
+    // Only a mount namespace berth created may be re-propagated, mounted in and pivoted;
+    // otherwise the plan holds no mount change (spec::mounts::check_own_mount_ns).
+    let own_mntns = plan.namespaces.new.contains(CloneFlags::CLONE_NEWNS);
+    let root = if own_mntns {
+        Some(rootfs::prepare(plan, a.cgroups, &a.idmapped)?)
+    } else {
+        None
+    };
     crate::logging::step("init: mounts and devices done");
     let fifo = nix::fcntl::open(
         &a.fifo,
@@ -232,16 +243,23 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
             &state_json(plan, host_pid, "creating"),
         )?;
     }
-    rootfs::pivot(root, plan.no_pivot)?;
+    match root {
+        Some(root) => rootfs::pivot(root, plan.no_pivot)?,
+        None => rootfs::chroot_only(&plan.rootfs)?,
+    }
     crate::logging::step("init: pivoted");
     crate::failpoint!("init::pivot");
-    rootfs::finalize(plan)?;
+    if own_mntns {
+        rootfs::finalize(plan)?;
+    }
     for (k, v) in &plan.sysctl {
         let path = Path::new("/proc/sys").join(k.replace('.', "/"));
         process::write_proc(&path, v)
             .map_err(|e| InitError::Msg(format!("sysctl {k}={v}: {e}")))?;
     }
-    rootfs::protect(plan)?;
+    if own_mntns {
+        rootfs::protect(plan)?;
+    }
     crate::logging::step("init: sysctl, masked and read-only paths done");
     if plan.process.terminal {
         rootfs::setup_console(a.console_socket, plan.process.console_size, true)?;

@@ -1,13 +1,13 @@
 //! One config.json mount, done by fd inside the root.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::mount::{MsFlags, mount};
 
 use super::paths::{Root, fd_path};
-use super::{At, NONE, RootfsError, ensure_for, locked_flags};
+use super::{At, NONE, RootfsError, ensure_for, fdmount, locked_flags};
 use crate::spec::{MountKind, MountPlan};
 
 /// Flags a bind mount can only get through a second, remount call.
@@ -34,14 +34,20 @@ pub fn mount_one(
     m: &MountPlan,
     ns: NsView,
     cgroups: &crate::cgroups::Cgroups,
-    idmapped: Option<&std::os::fd::OwnedFd>,
+    idmapped: Option<&OwnedFd>,
 ) -> Result<(), RootfsError> {
     let dest = m.destination.as_path();
     match &m.kind {
-        MountKind::Bind => bind(root, m, idmapped)?,
+        MountKind::Bind => {
+            let tree = bind(root, m, idmapped)?;
+            return after_mount_fd(&tree, m);
+        }
         MountKind::Fs(t) if t == "cgroup" || t == "cgroup2" => cgroup(root, m, ns, cgroups)?,
         MountKind::Fs(t) if t == "tmpfs" => tmpfs(root, m)?,
         MountKind::Fs(t) => {
+            if t == "proc" || t == "sysfs" {
+                refuse_odd_proc_sys_dest(root, dest, t)?;
+            }
             let target = ensure_for(root, dest, true)?;
             let source = m.source.clone().unwrap_or_else(|| PathBuf::from(t));
             let data = m.options.data_string();
@@ -133,11 +139,39 @@ fn mount_step(t: &str) -> &'static str {
     }
 }
 
+/// procfs or sysfs on a symlink in the image would land wherever it points (inside the
+/// root, but over something else), and on a file it fails obscurely: refused, as runc does.
+fn refuse_odd_proc_sys_dest(root: &Root, dest: &Path, t: &str) -> Result<(), RootfsError> {
+    let (Some(parent), Some(name)) = (dest.parent(), dest.file_name()) else {
+        return Ok(());
+    };
+    let dir = match root.open_in(parent, libc::O_PATH | libc::O_DIRECTORY) {
+        Err(Errno::ENOENT) => return Ok(()),
+        r => r.at("open parent of mount destination", dest)?,
+    };
+    match nix::sys::stat::fstatat(&dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => Ok(()),
+        Ok(st) => {
+            let step = match (t, st.st_mode & libc::S_IFMT == libc::S_IFLNK) {
+                ("proc", true) => "refusing to mount proc on a symlink at",
+                ("proc", false) => "refusing to mount proc on a non-directory at",
+                (_, true) => "refusing to mount sysfs on a symlink at",
+                (_, false) => "refusing to mount sysfs on a non-directory at",
+            };
+            Err(Errno::ENOTDIR).at(step, dest)
+        }
+        Err(Errno::ENOENT) => Ok(()),
+        Err(e) => Err(e).at("inspect mount destination", dest),
+    }
+}
+
+/// A bind mount as a detached clone of the source, its flags set before it is attached
+/// onto the target fd: nothing is looked up by name again. Returns the attached tree.
 fn bind(
     root: &Root,
     m: &MountPlan,
-    idmapped: Option<&std::os::fd::OwnedFd>,
-) -> Result<(), RootfsError> {
+    idmapped: Option<&OwnedFd>,
+) -> Result<OwnedFd, RootfsError> {
     let dest = m.destination.as_path();
     let src_path = m.source.as_deref().unwrap_or(Path::new(""));
     let src = nix::fcntl::open(
@@ -148,90 +182,47 @@ fn bind(
     .at("open bind source", src_path)?;
     let st = nix::sys::stat::fstat(&src).at("stat bind source", src_path)?;
     let target = ensure_for(root, dest, st.st_mode & libc::S_IFMT == libc::S_IFDIR)?;
-    let mut flags = MsFlags::MS_BIND;
-    if m.options.recursive_bind {
-        flags |= MsFlags::MS_REC;
+    let tree = match idmapped {
+        // The detached, idmapped tree the parent made: attached itself (our own fd to it).
+        Some(t) => t
+            .try_clone()
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF))),
+        None => fdmount::clone_tree(&src, m.options.recursive_bind),
     }
-    match idmapped {
-        Some(tree) => super::idmap::attach(tree, &target, dest)?,
-        None => mount(Some(&fd_path(&src)), &fd_path(&target), NONE, flags, NONE)
-            .at("bind-mount onto", dest)?,
-    }
+    .at("clone bind source", src_path)?;
     let wanted = m.options.flags & REMOUNT_FLAGS;
     if !wanted.is_empty() {
-        let target = root
-            .open_in(dest, libc::O_PATH)
-            .at("reopen bind mount", dest)?;
-        let fp = fd_path(&target);
-        let keep = locked_flags(&fp) & !m.options.cleared & !MsFlags::MS_RDONLY;
-        mount(
-            NONE,
-            &fp,
-            NONE,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | wanted | keep,
-            NONE,
-        )
-        .at("remount bind mount with its options", dest)?;
+        let (set, clr) = fdmount::remount_attrs(wanted, m.options.cleared & REMOUNT_FLAGS);
+        fdmount::setattr(&tree, set, clr, 0, false)
+            .at("set bind mount options (mount_setattr) for", dest)?;
     }
-    Ok(())
+    fdmount::attach(&tree, &target).at("bind-mount onto", dest)?;
+    Ok(tree)
 }
 
 /// Propagation changes and recursive attributes, applied to the mount now at `dest`.
 fn after_mount(root: &Root, m: &MountPlan) -> Result<(), RootfsError> {
-    let dest = m.destination.as_path();
     let o = &m.options;
     if o.propagation.is_empty() && o.attr_set == 0 && o.attr_clr == 0 {
         return Ok(());
     }
+    let dest = m.destination.as_path();
     let target = root.open_in(dest, libc::O_PATH).at("reopen mount", dest)?;
+    after_mount_fd(&target, m)
+}
+
+/// The same, on an fd naming the mount itself (a tree we attached).
+fn after_mount_fd(mnt: &impl AsRawFd, m: &MountPlan) -> Result<(), RootfsError> {
+    let dest = m.destination.as_path();
+    let o = &m.options;
     for p in &o.propagation {
-        mount(NONE, &fd_path(&target), NONE, *p, NONE).at("set propagation of", dest)?;
+        mount(NONE, &fd_path(mnt), NONE, *p, NONE).at("set propagation of", dest)?;
     }
     if o.attr_set != 0 || o.attr_clr != 0 {
-        mount_setattr(&target, o.attr_set, o.attr_clr)
+        fdmount::setattr(mnt, o.attr_set, o.attr_clr, 0, true)
             .at("set recursive mount attributes on", dest)?;
     }
     Ok(())
-}
-
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
-pub(super) fn mount_setattr(fd: &impl AsRawFd, set: u64, clr: u64) -> Result<(), Errno> {
-    mount_setattr_full(fd, set, clr, 0, true)
-}
-
-pub(super) fn mount_setattr_full(
-    fd: &impl AsRawFd,
-    set: u64,
-    clr: u64,
-    userns_fd: u64,
-    recursive: bool,
-) -> Result<(), Errno> {
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: clr,
-        propagation: 0,
-        userns_fd,
-    };
-    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
-    // SAFETY: valid fd, empty C string, attr struct of the size we pass.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            flags,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if r < 0 { Err(Errno::last()) } else { Ok(()) }
 }
 
 /// A `cgroup` mount. On a v2-only host it is cgroup2. With v1 hierarchies (v1 or hybrid) it

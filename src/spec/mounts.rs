@@ -145,3 +145,42 @@ pub(super) fn mounts(
     }
     Ok(out)
 }
+
+/// Without a mount namespace of its own (none asked for, or one joined by `path`), berth
+/// must not touch mounts: bind, pivot, unmount or re-propagate would act on a namespace it
+/// did not create — the caller's, or another container's. Such a container is only
+/// chrooted into its rootfs as the image has it, so a config that needs any mount change
+/// (or the /dev nodes and /dev/console berth would make) is refused here, naming the field.
+pub(super) fn check_own_mount_ns(plan: &super::Plan) -> Result<(), SpecError> {
+    if plan.namespaces.new.contains(nix::sched::CloneFlags::CLONE_NEWNS) {
+        return Ok(());
+    }
+    let needs: Vec<&str> = [
+        (!plan.mounts.is_empty(), "mounts"),
+        (!plan.masked_paths.is_empty(), "linux.maskedPaths"),
+        (!plan.readonly_paths.is_empty(), "linux.readonlyPaths"),
+        (plan.readonly_root, "root.readonly"),
+        (plan.rootfs_propagation.is_some(), "linux.rootfsPropagation"),
+        (!plan.devices.is_empty(), "linux.devices"),
+        (plan.process.terminal, "process.terminal"),
+    ]
+    .into_iter()
+    .filter_map(|(on, field)| on.then_some(field))
+    .collect();
+    if needs.is_empty() {
+        return Ok(());
+    }
+    let how = if plan.namespaces.joins(nix::sched::CloneFlags::CLONE_NEWNS) {
+        "the mount namespace is joined by path"
+    } else {
+        "there is no mount namespace entry"
+    };
+    Err(invalid(
+        "linux.namespaces",
+        format!(
+            "{how}, so berth would change a mount namespace it did not create; {} need a new \
+             mount namespace (add {{\"type\": \"mount\"}} without a path)",
+            needs.join(", ")
+        ),
+    ))
+}
