@@ -6,7 +6,7 @@ pub(crate) mod process;
 
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -91,7 +91,8 @@ pub fn run(a: InitArgs) -> ! {
     // without CLOEXEC (a host directory, a socket) would reach startContainer hooks or the
     // process (CVE-2024-21626). Only --preserve-fds pass on; berth's own fds (sync and
     // console sockets, the FIFO) are used here and need not survive an execve.
-    let ready = match process::cloexec_fds_from(3 + a.preserve_fds).and_then(|()| before_start(&a)) {
+    let ready = match process::cloexec_fds_from(3 + a.preserve_fds).and_then(|()| before_start(&a))
+    {
         Ok(r) => r,
         Err(e) => {
             let _ = a.chan.send(&Msg::Error { msg: e.to_string() });
@@ -104,12 +105,18 @@ pub fn run(a: InitArgs) -> ! {
         eprintln!("berth init: {e}");
         exit(1)
     }
-    // Blocks until `start` opens the FIFO for reading.
-    let fifo_path = PathBuf::from(format!("/proc/self/fd/{}", ready.fifo.as_raw_fd()));
-    let mut fifo = match std::fs::OpenOptions::new().write(true).open(&fifo_path) {
-        Ok(f) => f,
+    // Blocks until `start` opens the FIFO for reading. Opened by name in berth's own state
+    // dir (held open since before pivot_root or chroot), so the container needs no /proc.
+    let fifo = nix::fcntl::openat(
+        &ready.fifo_dir,
+        ready.fifo_name.as_path(),
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    );
+    let mut fifo = match fifo {
+        Ok(f) => std::fs::File::from(f),
         Err(e) => {
-            eprintln!("berth init: open exec fifo (needs /proc in the container): {e}");
+            eprintln!("berth init: open exec fifo: {e}");
             exit(1)
         }
     };
@@ -128,7 +135,9 @@ fn exit(code: i32) -> ! {
 }
 
 struct Ready {
-    fifo: OwnedFd,
+    /// The state dir and the FIFO's name in it.
+    fifo_dir: OwnedFd,
+    fifo_name: PathBuf,
     exe: CString,
     host_pid: i32,
 }
@@ -218,15 +227,17 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
         None
     };
     crate::logging::step("init: mounts and devices done");
-    let fifo = nix::fcntl::open(
-        &a.fifo,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+    let fifo_dir = a.fifo.parent().unwrap_or(Path::new("/"));
+    let fifo_dir = nix::fcntl::open(
+        fifo_dir,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
     .map_err(|errno| InitError::Sys {
-        step: format!("open exec fifo {}", a.fifo.display()),
+        step: format!("open state dir {}", fifo_dir.display()),
         errno,
     })?;
+    let fifo_name = PathBuf::from(a.fifo.file_name().unwrap_or_default());
     if needs_parent_after_namespaces(plan) {
         a.chan.send(&Msg::Hooks).map_err(ExpectError::from)?;
         match a.chan.expect("HooksDone")? {
@@ -279,7 +290,8 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     crate::failpoint!("init::process");
     a.chan.send(&Msg::Ready).map_err(ExpectError::from)?;
     Ok(Ready {
-        fifo,
+        fifo_dir,
+        fifo_name,
         exe,
         host_pid,
     })

@@ -152,7 +152,11 @@ pub(super) fn mounts(
 /// chrooted into its rootfs as the image has it, so a config that needs any mount change
 /// (or the /dev nodes and /dev/console berth would make) is refused here, naming the field.
 pub(super) fn check_own_mount_ns(plan: &super::Plan) -> Result<(), SpecError> {
-    if plan.namespaces.new.contains(nix::sched::CloneFlags::CLONE_NEWNS) {
+    if plan
+        .namespaces
+        .new
+        .contains(nix::sched::CloneFlags::CLONE_NEWNS)
+    {
         return Ok(());
     }
     let needs: Vec<&str> = [
