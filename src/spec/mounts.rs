@@ -188,3 +188,30 @@ pub(super) fn check_own_mount_ns(plan: &super::Plan) -> Result<(), SpecError> {
         ),
     ))
 }
+
+#[cfg(test)]
+mod mount_ns_tests {
+    use std::path::Path;
+
+    fn plan(linux: &str, mounts: &str) -> Result<super::super::Plan, String> {
+        let data = format!(
+            r#"{{"ociVersion":"1.0.2","process":{{"cwd":"/","user":{{"uid":0,"gid":0}},"args":["sh"]}},"root":{{"path":"r"}},"mounts":{mounts},"linux":{linux}}}"#
+        );
+        super::super::check_bytes(data.as_bytes(), Path::new("/b")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn mount_changes_need_a_mount_namespace_of_our_own() {
+        let tmpfs = r#"[{"destination":"/t","type":"tmpfs"}]"#;
+        let e = plan(r#"{"namespaces":[{"type":"pid"}]}"#, tmpfs).unwrap_err();
+        assert!(
+            e.contains("linux.namespaces") && e.contains("mounts"),
+            "{e}"
+        );
+        let e = plan(r#"{"namespaces":[],"maskedPaths":["/x"]}"#, "[]").unwrap_err();
+        assert!(e.contains("linux.maskedPaths") && !e.contains('\n'), "{e}");
+        assert!(plan(r#"{"namespaces":[{"type":"mount"}]}"#, tmpfs).is_ok());
+        // Nothing to mount: it may run chrooted.
+        assert!(plan(r#"{"namespaces":[{"type":"pid"}]}"#, "[]").is_ok());
+    }
+}
