@@ -7,7 +7,7 @@ pub(crate) mod user;
 
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -88,7 +88,12 @@ pub(crate) fn load_seccomp(s: &SeccompLoad) -> Result<(), InitError> {
 
 /// Entry point in the cloned child; never returns.
 pub fn run(a: InitArgs) -> ! {
-    let ready = match before_start(&a) {
+    // First of all, before any hook or image code can run: every fd the caller left open
+    // without CLOEXEC (a host directory, a socket) would reach startContainer hooks or the
+    // process (CVE-2024-21626). Only --preserve-fds pass on; berth's own fds (sync and
+    // console sockets, the FIFO) are used here and need not survive an execve.
+    let ready = match process::cloexec_fds_from(3 + a.preserve_fds).and_then(|()| before_start(&a))
+    {
         Ok(r) => r,
         Err(e) => {
             let _ = a.chan.send(&Msg::Error { msg: e.to_string() });
@@ -101,12 +106,18 @@ pub fn run(a: InitArgs) -> ! {
         eprintln!("berth init: {e}");
         exit(1)
     }
-    // Blocks until `start` opens the FIFO for reading.
-    let fifo_path = PathBuf::from(format!("/proc/self/fd/{}", ready.fifo.as_raw_fd()));
-    let mut fifo = match std::fs::OpenOptions::new().write(true).open(&fifo_path) {
-        Ok(f) => f,
+    // Blocks until `start` opens the FIFO for reading. Opened by name in berth's own state
+    // dir (held open since before pivot_root or chroot), so the container needs no /proc.
+    let fifo = nix::fcntl::openat(
+        &ready.fifo_dir,
+        ready.fifo_name.as_path(),
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    );
+    let mut fifo = match fifo {
+        Ok(f) => std::fs::File::from(f),
         Err(e) => {
-            eprintln!("berth init: open exec fifo (needs /proc in the container): {e}");
+            eprintln!("berth init: open exec fifo: {e}");
             exit(1)
         }
     };
@@ -125,7 +136,9 @@ fn exit(code: i32) -> ! {
 }
 
 struct Ready {
-    fifo: OwnedFd,
+    /// The state dir and the FIFO's name in it.
+    fifo_dir: OwnedFd,
+    fifo_name: PathBuf,
     exe: CString,
     host_pid: i32,
 }
@@ -210,17 +223,26 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     if let Some(adj) = plan.process.oom_score_adj {
         process::oom_score_adj(adj)?;
     }
-    let root = rootfs::prepare(plan, a.cgroups, &a.idmapped)?;
+    // Only a mount namespace berth created may be re-propagated, mounted in and pivoted;
+    // otherwise the plan holds no mount change (spec::mounts::check_own_mount_ns).
+    let own_mntns = plan.namespaces.new.contains(CloneFlags::CLONE_NEWNS);
+    let root = if own_mntns {
+        Some(rootfs::prepare(plan, a.cgroups, &a.idmapped)?)
+    } else {
+        None
+    };
     crate::logging::step("init: mounts and devices done");
-    let fifo = nix::fcntl::open(
-        &a.fifo,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+    let fifo_dir = a.fifo.parent().unwrap_or(Path::new("/"));
+    let fifo_dir = nix::fcntl::open(
+        fifo_dir,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
     .map_err(|errno| InitError::Sys {
-        step: format!("open exec fifo {}", a.fifo.display()),
+        step: format!("open state dir {}", fifo_dir.display()),
         errno,
     })?;
+    let fifo_name = PathBuf::from(a.fifo.file_name().unwrap_or_default());
     if needs_parent_after_namespaces(plan) {
         a.chan.send(&Msg::Hooks).map_err(ExpectError::from)?;
         match a.chan.expect("HooksDone")? {
@@ -237,16 +259,23 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
             &state_json(plan, host_pid, "creating"),
         )?;
     }
-    rootfs::pivot(root, plan.no_pivot)?;
+    match root {
+        Some(root) => rootfs::pivot(root, plan.no_pivot)?,
+        None => rootfs::chroot_only(&plan.rootfs)?,
+    }
     crate::logging::step("init: pivoted");
     crate::failpoint!("init::pivot");
-    rootfs::finalize(plan)?;
+    if own_mntns {
+        rootfs::finalize(plan)?;
+    }
     for (k, v) in &plan.sysctl {
         let path = Path::new("/proc/sys").join(k.replace('.', "/"));
         process::write_proc(&path, v)
             .map_err(|e| InitError::Msg(format!("sysctl {k}={v}: {e}")))?;
     }
-    rootfs::protect(plan)?;
+    if own_mntns {
+        rootfs::protect(plan)?;
+    }
     crate::logging::step("init: sysctl, masked and read-only paths done");
     if plan.process.terminal {
         rootfs::setup_console(a.console_socket, plan.process.console_size, true)?;
@@ -266,7 +295,8 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     crate::failpoint!("init::process");
     a.chan.send(&Msg::Ready).map_err(ExpectError::from)?;
     Ok(Ready {
-        fifo,
+        fifo_dir,
+        fifo_name,
         exe,
         host_pid,
     })

@@ -1,11 +1,11 @@
 //! /dev: default device nodes, linux.devices, the standard links, and the console.
 
 use std::io::IoSlice;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, OFlag};
+use nix::fcntl::AtFlags;
 use nix::mount::{MsFlags, mount};
 use nix::sys::stat::{Mode, SFlag};
 
@@ -164,18 +164,18 @@ pub fn dev_links(root: &Root) -> Result<(), RootfsError> {
 
 /// terminal:true — a pty made inside the container: the master goes to the engine over the
 /// console socket (SCM_RIGHTS, the pty name as payload, as runc does), the slave becomes
-/// the controlling terminal, stdio and /dev/console.
+/// the controlling terminal, stdio and /dev/console. Every step works on fds: /dev/ptmx is
+/// resolved inside the root and checked to be the multiplexer, the slave comes from the
+/// master (TIOCGPTPEER), and /dev/console gets a clone of the slave's own mount, so a
+/// symlinked /dev/pts or /dev/console in the image cannot substitute another file.
 pub fn setup_console(
     socket: Option<RawFd>,
     size: Option<(u16, u16)>,
     bind_console: bool,
 ) -> Result<(), RootfsError> {
     let ptmx = Path::new("/dev/ptmx");
-    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
-        .at("open pty master", ptmx)?;
-    nix::pty::grantpt(&master).at("grantpt", ptmx)?;
-    nix::pty::unlockpt(&master).at("unlockpt", ptmx)?;
-    let name = nix::pty::ptsname_r(&master).at("ptsname", ptmx)?;
+    let root = Root::open(Path::new("/")).at("open", Path::new("/"))?;
+    let (master, slave, name) = open_pty(&root)?;
     if let Some((rows, cols)) = size {
         let ws = libc::winsize {
             ws_row: rows,
@@ -189,26 +189,7 @@ pub fn setup_console(
         }
     }
     if bind_console {
-        let console = Path::new("/dev/console");
-        let root = Root::open(Path::new("/")).at("open", Path::new("/"))?;
-        // A planted /dev/console symlink would aim the bind mount elsewhere (CVE-2025-52565):
-        // whatever non-regular file is there is replaced by an empty file we create.
-        if let Ok(dev) = root.open_in(Path::new("/dev"), libc::O_PATH | libc::O_DIRECTORY) {
-            let st = nix::sys::stat::fstatat(&dev, "console", AtFlags::AT_SYMLINK_NOFOLLOW);
-            if st.is_ok_and(|st| st.st_mode & libc::S_IFMT != libc::S_IFREG) {
-                nix::unistd::unlinkat(&dev, "console", nix::unistd::UnlinkatFlags::NoRemoveDir)
-                    .at("remove", console)?;
-            }
-        }
-        let target = root.ensure(console, Kind::File).at("create", console)?;
-        mount(
-            Some(name.as_str()),
-            &fd_path(&target),
-            NONE,
-            MsFlags::MS_BIND,
-            NONE,
-        )
-        .at("bind-mount pty onto", console)?;
+        bind_dev_console(&root, &slave)?;
     }
     if let Some(sock) = socket {
         let fds = [master.as_raw_fd()];
@@ -223,8 +204,6 @@ pub fn setup_console(
         .at("send pty master to console socket", Path::new(&name))?;
     }
     nix::unistd::setsid().at("setsid", Path::new(&name))?;
-    let slave = nix::fcntl::open(name.as_str(), OFlag::O_RDWR, Mode::empty())
-        .at("open pty", Path::new(&name))?;
     // SAFETY: TIOCSCTTY on our new session's terminal.
     if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
         return Err(Errno::last()).at("make controlling terminal", Path::new(&name));
@@ -236,4 +215,53 @@ pub fn setup_console(
         }
     }
     Ok(())
+}
+
+/// Opens /dev/ptmx inside the root, checks it is the pty multiplexer (5:2), unlocks a new
+/// pty and returns (master, slave, "/dev/pts/N").
+fn open_pty(root: &Root) -> Result<(OwnedFd, OwnedFd, String), RootfsError> {
+    let ptmx = Path::new("/dev/ptmx");
+    let master = root
+        .open_in(ptmx, libc::O_RDWR | libc::O_NOCTTY)
+        .at("open pty master", ptmx)?;
+    let st = nix::sys::stat::fstat(&master).at("stat", ptmx)?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(5, 2) {
+        return Err(Errno::ENODEV).at("not the pty multiplexer (5:2), refusing", ptmx);
+    }
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK with a pointer to an int.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) } < 0 {
+        return Err(Errno::last()).at("unlockpt", ptmx);
+    }
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN with a pointer to an unsigned int.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) } < 0 {
+        return Err(Errno::last()).at("ptsname", ptmx);
+    }
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER returns a new fd on the slave of this master.
+    let fd = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) };
+    if fd < 0 {
+        return Err(Errno::last()).at("open pty slave (TIOCGPTPEER)", ptmx);
+    }
+    // SAFETY: a new fd nothing else owns.
+    let slave = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok((master, slave, format!("/dev/pts/{n}")))
+}
+
+/// /dev/console: a clone of the slave's mount (not its name) over an empty file we made.
+fn bind_dev_console(root: &Root, slave: &OwnedFd) -> Result<(), RootfsError> {
+    let console = Path::new("/dev/console");
+    // A planted /dev/console symlink would aim the bind mount elsewhere (CVE-2025-52565):
+    // whatever non-regular file is there is replaced by an empty file we create.
+    if let Ok(dev) = root.open_in(Path::new("/dev"), libc::O_PATH | libc::O_DIRECTORY) {
+        let st = nix::sys::stat::fstatat(&dev, "console", AtFlags::AT_SYMLINK_NOFOLLOW);
+        if st.is_ok_and(|st| st.st_mode & libc::S_IFMT != libc::S_IFREG) {
+            nix::unistd::unlinkat(&dev, "console", nix::unistd::UnlinkatFlags::NoRemoveDir)
+                .at("remove", console)?;
+        }
+    }
+    let target = root.ensure(console, Kind::File).at("create", console)?;
+    let tree = super::fdmount::clone_tree(slave, false).at("clone pty for", console)?;
+    super::fdmount::attach(&tree, &target).at("bind-mount pty onto", console)
 }

@@ -5,21 +5,17 @@
 //! mapping's containerID appears as its hostID.
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
 
-use super::{At, RootfsError};
+use super::{At, RootfsError, fdmount};
 use crate::namespaces::{self, Forked};
 use crate::spec::{IdMap, Plan};
 
-const OPEN_TREE_CLONE: u32 = 1;
-const AT_RECURSIVE: u32 = 0x8000;
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
-const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x04;
-const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
 
 /// Detached, idmapped clones of the config's idmapped bind sources: (mount index, tree fd).
 pub fn prepare(plan: &Plan) -> Result<Vec<(usize, OwnedFd)>, RootfsError> {
@@ -32,19 +28,15 @@ pub fn prepare(plan: &Plan) -> Result<Vec<(usize, OwnedFd)>, RootfsError> {
         let userns =
             userns_with(uids, gids).at("make the user namespace for idmapped mount of", src)?;
         let recursive = m.options.recursive_bind;
-        let c = std::ffi::CString::new(src.as_os_str().as_encoded_bytes())
-            .map_err(|_| Errno::EINVAL)
-            .at("open_tree", src)?;
-        let flags =
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as u32 | if recursive { AT_RECURSIVE } else { 0 };
-        // SAFETY: open_tree with a valid C path.
-        let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
-        if fd < 0 {
-            return Err(Errno::last()).at("open_tree (clone) of idmapped mount source", src);
-        }
-        // SAFETY: a new fd nothing else owns.
-        let tree = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-        super::mounts::mount_setattr_full(
+        let source = nix::fcntl::open(
+            src,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .at("open idmapped mount source", src)?;
+        let tree = fdmount::clone_tree(&source, recursive)
+            .at("open_tree (clone) of idmapped mount source", src)?;
+        fdmount::setattr(
             &tree,
             MOUNT_ATTR_IDMAP,
             0,
@@ -55,25 +47,6 @@ pub fn prepare(plan: &Plan) -> Result<Vec<(usize, OwnedFd)>, RootfsError> {
         out.push((m.index, tree));
     }
     Ok(out)
-}
-
-/// Attaches a detached tree onto `target` (an O_PATH fd resolved inside the root).
-pub fn attach(tree: &OwnedFd, target: &OwnedFd, dest: &Path) -> Result<(), RootfsError> {
-    // SAFETY: move_mount between two fds with empty paths.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            target.as_raw_fd(),
-            c"".as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
-        )
-    };
-    if r < 0 {
-        return Err(Errno::last()).at("attach idmapped mount at", dest);
-    }
-    Ok(())
 }
 
 /// A user namespace holding `uids`/`gids`, kept alive only by the returned fd: a child is

@@ -4,6 +4,7 @@
 
 mod copyup;
 mod devices;
+mod fdmount;
 pub mod idmap;
 mod mounts;
 pub mod paths;
@@ -153,6 +154,16 @@ pub fn pivot(root: Root, no_pivot: bool) -> Result<(), RootfsError> {
     Ok(())
 }
 
+/// Without a mount namespace of berth's own: chroot into the rootfs as the image has it,
+/// changing no mount (pivot_root and unmounting the old root would act on a namespace
+/// berth did not create). The old root stays reachable to CAP_SYS_CHROOT, as with runc.
+pub fn chroot_only(rootfs: &Path) -> Result<(), RootfsError> {
+    let root = Root::open(rootfs).at("open rootfs", rootfs)?;
+    nix::unistd::fchdir(&root.fd).at("chdir to rootfs", rootfs)?;
+    nix::unistd::chroot(".").at("chroot", rootfs)?;
+    nix::unistd::chdir("/").at("chdir", Path::new("/"))
+}
+
 /// After pivot_root, with `/` being the container's root: /dev links, root propagation.
 pub fn finalize(plan: &Plan) -> Result<(), RootfsError> {
     let root = Root::open(Path::new("/")).at("open", Path::new("/"))?;
@@ -215,27 +226,17 @@ fn mask(root: &Root, p: &Path) -> Result<(), RootfsError> {
     .at("mask file", p)
 }
 
+/// readonlyPaths: a recursive clone of what is there, made read-only while detached and
+/// attached back over it: the path is resolved once, inside the root.
 fn readonly(root: &Root, p: &Path) -> Result<(), RootfsError> {
     let target = match root.open_in(p, libc::O_PATH) {
         Err(Errno::ENOENT) => return Ok(()),
         r => r.at("open read-only path", p)?,
     };
-    let fp = fd_path(&target);
-    mount(
-        Some(&fp),
-        &fp,
-        NONE,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        NONE,
-    )
-    .at("bind read-only path", p)?;
-    let target = root
-        .open_in(p, libc::O_PATH)
-        .at("reopen read-only path", p)?;
-    remount_ro(&fd_path(&target), MsFlags::MS_REC).map_err(|e| RootfsError {
-        path: p.to_path_buf(),
-        ..e
-    })
+    let tree = fdmount::clone_tree(&target, true).at("clone read-only path", p)?;
+    fdmount::setattr(&tree, crate::spec::mountopts::attr::RDONLY, 0, 0, true)
+        .at("make read-only", p)?;
+    fdmount::attach(&tree, &target).at("bind read-only path", p)
 }
 
 /// Bind-remounts read-only, keeping the flags the kernel locks (nosuid, nodev, noexec and

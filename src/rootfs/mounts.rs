@@ -1,13 +1,13 @@
 //! One config.json mount, done by fd inside the root.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::mount::{MsFlags, mount};
 
 use super::paths::{Root, fd_path};
-use super::{At, NONE, RootfsError, ensure_for, locked_flags};
+use super::{At, NONE, RootfsError, ensure_for, fdmount};
 use crate::spec::{MountKind, MountPlan};
 
 /// Flags a bind mount can only get through a second, remount call.
@@ -34,46 +34,56 @@ pub fn mount_one(
     m: &MountPlan,
     ns: NsView,
     cgroups: &crate::cgroups::Cgroups,
-    idmapped: Option<&std::os::fd::OwnedFd>,
+    idmapped: Option<&OwnedFd>,
 ) -> Result<(), RootfsError> {
-    let dest = m.destination.as_path();
-    match &m.kind {
+    let mnt = match &m.kind {
         MountKind::Bind => bind(root, m, idmapped)?,
         MountKind::Fs(t) if t == "cgroup" || t == "cgroup2" => cgroup(root, m, ns, cgroups)?,
         MountKind::Fs(t) if t == "tmpfs" => tmpfs(root, m)?,
-        MountKind::Fs(t) => {
-            let target = ensure_for(root, dest, true)?;
-            let source = m.source.clone().unwrap_or_else(|| PathBuf::from(t));
-            let data = m.options.data_string();
-            let flags = m.options.flags & !MsFlags::MS_REMOUNT;
-            mount(
-                Some(&source),
-                &fd_path(&target),
-                Some(t.as_str()),
-                flags,
-                (!data.is_empty()).then_some(data.as_str()),
-            )
-            .at(mount_step(t), dest)?;
-        }
+        MountKind::Fs(t) => filesystem(root, m, t)?,
+    };
+    after_mount_fd(&mnt, m)
+}
+
+/// Any other filesystem: made detached, attached onto the destination's fd.
+fn filesystem(root: &Root, m: &MountPlan, t: &str) -> Result<OwnedFd, RootfsError> {
+    let dest = m.destination.as_path();
+    if t == "proc" || t == "sysfs" {
+        refuse_odd_proc_sys_dest(root, dest, t)?;
     }
-    after_mount(root, m)
+    let target = ensure_for(root, dest, true)?;
+    let source = source_of(m, t);
+    let mnt = fdmount::new_fs(t, &source, m.options.flags, &m.options.data, true)
+        .at(mount_step(t), dest)?;
+    fdmount::attach(&mnt, &target).at(mount_step(t), dest)?;
+    Ok(mnt)
+}
+
+fn source_of(m: &MountPlan, t: &str) -> String {
+    m.source
+        .as_ref()
+        .map_or_else(|| t.to_string(), |s| s.to_string_lossy().into_owned())
 }
 
 /// A tmpfs, as runc makes it: over a directory that already existed, its root takes that
 /// directory's mode (an image's 0755 /run stays 0755, /tmp keeps 1777), and with
-/// `tmpcopyup` it starts with a copy of what it covers. It is mounted read-write and made
-/// read-only (`ro`) only after both.
-fn tmpfs(root: &Root, m: &MountPlan) -> Result<(), RootfsError> {
+/// `tmpcopyup` it starts with a copy of what it covers. It is filled, chmod-ed and made
+/// read-only (`ro`) while still detached, then attached where the destination resolved.
+fn tmpfs(root: &Root, m: &MountPlan) -> Result<OwnedFd, RootfsError> {
     use std::os::fd::AsFd;
     let dest = m.destination.as_path();
-    let existing_mode = root
-        .open_in(dest, libc::O_PATH)
-        .ok()
-        .and_then(|fd| nix::sys::stat::fstat(&fd).ok())
-        .filter(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+    let existing = root.open_in(dest, libc::O_PATH).ok().filter(|fd| {
+        nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+    });
+    let existing_mode = existing
+        .as_ref()
+        .and_then(|fd| nix::sys::stat::fstat(fd).ok())
         .map(|st| st.st_mode & 0o7777);
-    let target = ensure_for(root, dest, true)?;
-    // tmpcopyup: the shadowed directory, opened before the tmpfs covers it.
+    let target = match existing {
+        Some(fd) => fd,
+        None => ensure_for(root, dest, true)?,
+    };
+    // tmpcopyup: the shadowed directory, reopened readable from the fd we resolved.
     let lower = if m.options.tmpcopyup {
         let dir = nix::fcntl::open(
             &fd_path(&target),
@@ -86,20 +96,16 @@ fn tmpfs(root: &Root, m: &MountPlan) -> Result<(), RootfsError> {
     } else {
         None
     };
-    let source = m.source.clone().unwrap_or_else(|| PathBuf::from("tmpfs"));
-    let data = m.options.data_string();
-    let flags = m.options.flags & !(MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY);
-    mount(
-        Some(&source),
-        &fd_path(&target),
-        Some("tmpfs"),
-        flags,
-        (!data.is_empty()).then_some(data.as_str()),
+    let mnt = fdmount::new_fs(
+        "tmpfs",
+        &source_of(m, "tmpfs"),
+        m.options.flags,
+        &m.options.data,
+        false,
     )
     .at("mount tmpfs at", dest)?;
-    let upper = root
-        .open_in(dest, libc::O_RDONLY | libc::O_DIRECTORY)
-        .at("open new tmpfs", dest)?;
+    let upper =
+        fdmount::open_root(&mnt, libc::O_RDONLY | libc::O_DIRECTORY).at("open new tmpfs", dest)?;
     if let Some(lower) = lower {
         super::copyup::copy_tree(lower.as_fd(), upper.as_fd()).map_err(|e| RootfsError {
             step: e.step,
@@ -113,12 +119,11 @@ fn tmpfs(root: &Root, m: &MountPlan) -> Result<(), RootfsError> {
             .at("set mode of tmpfs at", dest)?;
     }
     if m.options.flags.contains(MsFlags::MS_RDONLY) {
-        super::remount_ro(&fd_path(&upper), MsFlags::empty()).map_err(|e| RootfsError {
-            path: dest.to_path_buf(),
-            ..e
-        })?;
+        fdmount::setattr(&mnt, crate::spec::mountopts::attr::RDONLY, 0, 0, false)
+            .at("remount read-only", dest)?;
     }
-    Ok(())
+    fdmount::attach(&mnt, &target).at("mount tmpfs at", dest)?;
+    Ok(mnt)
 }
 
 fn mount_step(t: &str) -> &'static str {
@@ -133,11 +138,35 @@ fn mount_step(t: &str) -> &'static str {
     }
 }
 
-fn bind(
-    root: &Root,
-    m: &MountPlan,
-    idmapped: Option<&std::os::fd::OwnedFd>,
-) -> Result<(), RootfsError> {
+/// procfs or sysfs on a symlink in the image would land wherever it points (inside the
+/// root, but over something else), and on a file it fails obscurely: refused, as runc does.
+fn refuse_odd_proc_sys_dest(root: &Root, dest: &Path, t: &str) -> Result<(), RootfsError> {
+    let (Some(parent), Some(name)) = (dest.parent(), dest.file_name()) else {
+        return Ok(());
+    };
+    let dir = match root.open_in(parent, libc::O_PATH | libc::O_DIRECTORY) {
+        Err(Errno::ENOENT) => return Ok(()),
+        r => r.at("open parent of mount destination", dest)?,
+    };
+    match nix::sys::stat::fstatat(&dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => Ok(()),
+        Ok(st) => {
+            let step = match (t, st.st_mode & libc::S_IFMT == libc::S_IFLNK) {
+                ("proc", true) => "refusing to mount proc on a symlink at",
+                ("proc", false) => "refusing to mount proc on a non-directory at",
+                (_, true) => "refusing to mount sysfs on a symlink at",
+                (_, false) => "refusing to mount sysfs on a non-directory at",
+            };
+            Err(Errno::ENOTDIR).at(step, dest)
+        }
+        Err(Errno::ENOENT) => Ok(()),
+        Err(e) => Err(e).at("inspect mount destination", dest),
+    }
+}
+
+/// A bind mount as a detached clone of the source, its flags set before it is attached
+/// onto the target fd: nothing is looked up by name again. Returns the attached tree.
+fn bind(root: &Root, m: &MountPlan, idmapped: Option<&OwnedFd>) -> Result<OwnedFd, RootfsError> {
     let dest = m.destination.as_path();
     let src_path = m.source.as_deref().unwrap_or(Path::new(""));
     let src = nix::fcntl::open(
@@ -148,90 +177,36 @@ fn bind(
     .at("open bind source", src_path)?;
     let st = nix::sys::stat::fstat(&src).at("stat bind source", src_path)?;
     let target = ensure_for(root, dest, st.st_mode & libc::S_IFMT == libc::S_IFDIR)?;
-    let mut flags = MsFlags::MS_BIND;
-    if m.options.recursive_bind {
-        flags |= MsFlags::MS_REC;
+    let tree = match idmapped {
+        // The detached, idmapped tree the parent made: attached itself (our own fd to it).
+        Some(t) => t
+            .try_clone()
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF))),
+        None => fdmount::clone_tree(&src, m.options.recursive_bind),
     }
-    match idmapped {
-        Some(tree) => super::idmap::attach(tree, &target, dest)?,
-        None => mount(Some(&fd_path(&src)), &fd_path(&target), NONE, flags, NONE)
-            .at("bind-mount onto", dest)?,
-    }
+    .at("clone bind source", src_path)?;
     let wanted = m.options.flags & REMOUNT_FLAGS;
     if !wanted.is_empty() {
-        let target = root
-            .open_in(dest, libc::O_PATH)
-            .at("reopen bind mount", dest)?;
-        let fp = fd_path(&target);
-        let keep = locked_flags(&fp) & !m.options.cleared & !MsFlags::MS_RDONLY;
-        mount(
-            NONE,
-            &fp,
-            NONE,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | wanted | keep,
-            NONE,
-        )
-        .at("remount bind mount with its options", dest)?;
+        let (set, clr) = fdmount::remount_attrs(wanted, m.options.cleared & REMOUNT_FLAGS);
+        fdmount::setattr(&tree, set, clr, 0, false)
+            .at("set bind mount options (mount_setattr) for", dest)?;
     }
-    Ok(())
+    fdmount::attach(&tree, &target).at("bind-mount onto", dest)?;
+    Ok(tree)
 }
 
-/// Propagation changes and recursive attributes, applied to the mount now at `dest`.
-fn after_mount(root: &Root, m: &MountPlan) -> Result<(), RootfsError> {
+/// Propagation changes and recursive attributes, on the fd of the mount we attached.
+fn after_mount_fd(mnt: &impl AsRawFd, m: &MountPlan) -> Result<(), RootfsError> {
     let dest = m.destination.as_path();
     let o = &m.options;
-    if o.propagation.is_empty() && o.attr_set == 0 && o.attr_clr == 0 {
-        return Ok(());
-    }
-    let target = root.open_in(dest, libc::O_PATH).at("reopen mount", dest)?;
     for p in &o.propagation {
-        mount(NONE, &fd_path(&target), NONE, *p, NONE).at("set propagation of", dest)?;
+        mount(NONE, &fd_path(mnt), NONE, *p, NONE).at("set propagation of", dest)?;
     }
     if o.attr_set != 0 || o.attr_clr != 0 {
-        mount_setattr(&target, o.attr_set, o.attr_clr)
+        fdmount::setattr(mnt, o.attr_set, o.attr_clr, 0, true)
             .at("set recursive mount attributes on", dest)?;
     }
     Ok(())
-}
-
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
-pub(super) fn mount_setattr(fd: &impl AsRawFd, set: u64, clr: u64) -> Result<(), Errno> {
-    mount_setattr_full(fd, set, clr, 0, true)
-}
-
-pub(super) fn mount_setattr_full(
-    fd: &impl AsRawFd,
-    set: u64,
-    clr: u64,
-    userns_fd: u64,
-    recursive: bool,
-) -> Result<(), Errno> {
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: clr,
-        propagation: 0,
-        userns_fd,
-    };
-    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
-    // SAFETY: valid fd, empty C string, attr struct of the size we pass.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            flags,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if r < 0 { Err(Errno::last()) } else { Ok(()) }
 }
 
 /// A `cgroup` mount. On a v2-only host it is cgroup2. With v1 hierarchies (v1 or hybrid) it
@@ -245,81 +220,52 @@ fn cgroup(
     m: &MountPlan,
     ns: NsView,
     cgroups: &crate::cgroups::Cgroups,
-) -> Result<(), RootfsError> {
+) -> Result<OwnedFd, RootfsError> {
     let dest = m.destination.as_path();
     // The parent read these before cloning us: no second read of mountinfo.
     let hs = &cgroups.hierarchies;
     let flags = m.options.flags & !MsFlags::MS_REMOUNT;
     let target = ensure_for(root, dest, true)?;
-    let v1: Vec<_> = hs.iter().filter(|h| !h.v2).collect();
-    if v1.is_empty() || matches!(&m.kind, MountKind::Fs(t) if t == "cgroup2") {
-        return mount(
-            Some("cgroup2"),
-            &fd_path(&target),
-            Some("cgroup2"),
-            flags,
-            NONE,
-        )
-        .at("mount cgroup2 at", dest);
+    if hs.iter().all(|h| h.v2) || matches!(&m.kind, MountKind::Fs(t) if t == "cgroup2") {
+        let mnt =
+            fdmount::new_fs("cgroup2", "cgroup2", flags, &[], true).at("mount cgroup2 at", dest)?;
+        fdmount::attach(&mnt, &target).at("mount cgroup2 at", dest)?;
+        return Ok(mnt);
     }
-    mount(
-        Some("tmpfs"),
-        &fd_path(&target),
-        Some("tmpfs"),
-        flags & !MsFlags::MS_RDONLY,
-        Some("mode=755"),
-    )
-    .at("mount cgroup tmpfs at", dest)?;
+    let mode = ["mode=755".to_string()];
+    let mnt = fdmount::new_fs("tmpfs", "tmpfs", flags & !MsFlags::MS_RDONLY, &mode, false)
+        .at("mount cgroup tmpfs at", dest)?;
+    // Attached first, so the hierarchies can be attached below it, each onto an fd made
+    // relative to this mount's own root.
+    fdmount::attach(&mnt, &target).at("mount cgroup tmpfs at", dest)?;
+    let dir = fdmount::open_root(&mnt, libc::O_PATH | libc::O_DIRECTORY).at("open", dest)?;
     for h in hs {
         let name = h.mount.file_name().map(PathBuf::from).unwrap_or_default();
         let sub = dest.join(&name);
-        let t = ensure_for(root, &sub, true)?;
-        let own = cgroups.joined.iter().find(|d| d.starts_with(&h.mount));
-        if ns.userns || !ns.cgroupns {
-            if let Some(own) = own {
-                mount(
-                    Some(own),
-                    &fd_path(&t),
-                    NONE,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    NONE,
-                )
-                .at("bind cgroup at", &sub)?;
-                let wanted = flags & REMOUNT_FLAGS;
-                if !wanted.is_empty() {
-                    let t = root.open_in(&sub, libc::O_PATH).at("reopen", &sub)?;
-                    let fp = fd_path(&t);
-                    let keep = locked_flags(&fp) & !MsFlags::MS_RDONLY;
-                    mount(
-                        NONE,
-                        &fp,
-                        NONE,
-                        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | wanted | keep,
-                        NONE,
-                    )
-                    .at("remount cgroup bind with its options at", &sub)?;
-                }
-            }
-        } else if h.v2 {
-            mount(Some("cgroup2"), &fd_path(&t), Some("cgroup2"), flags, NONE)
-                .at("mount cgroup2 at", &sub)?;
-        } else {
-            let opts = h.controllers.join(",");
-            mount(
-                Some("cgroup"),
-                &fd_path(&t),
-                Some("cgroup"),
-                flags,
-                Some(opts.as_str()),
-            )
-            .at("mount cgroup at", &sub)?;
+        match nix::sys::stat::mkdirat(
+            &dir,
+            name.as_path(),
+            nix::sys::stat::Mode::from_bits_truncate(0o755),
+        ) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(e).at("create mount destination", &sub),
         }
+        let t = nix::fcntl::openat(
+            &dir,
+            name.as_path(),
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_NOFOLLOW
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .at("open", &sub)?;
+        hierarchy(h, &t, &sub, flags, ns, cgroups)?;
         // Co-mounted controllers ("cpu,cpuacct") get one symlink per controller.
         let n = name.to_string_lossy();
         if n.contains(',') {
             for part in n.split(',') {
-                let link = root.open_in(dest, libc::O_PATH).at("open", dest)?;
-                match nix::unistd::symlinkat(n.as_ref(), &link, part) {
+                match nix::unistd::symlinkat(n.as_ref(), &dir, part) {
                     Ok(()) | Err(Errno::EEXIST) => {}
                     Err(e) => return Err(e).at("symlink cgroup controller", &dest.join(part)),
                 }
@@ -327,15 +273,44 @@ fn cgroup(
         }
     }
     if flags.contains(MsFlags::MS_RDONLY) {
-        let t = root.open_in(dest, libc::O_PATH).at("reopen", dest)?;
-        mount(
-            NONE,
-            &fd_path(&t),
-            NONE,
-            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags,
-            NONE,
-        )
-        .at("remount cgroup tmpfs read-only at", dest)?;
+        fdmount::setattr(&mnt, crate::spec::mountopts::attr::RDONLY, 0, 0, false)
+            .at("remount cgroup tmpfs read-only at", dest)?;
     }
-    Ok(())
+    Ok(mnt)
+}
+
+/// One v1 (or hybrid v2) hierarchy under the cgroup tmpfs, onto the directory fd `t`.
+fn hierarchy(
+    h: &crate::cgroups::Hierarchy,
+    t: &OwnedFd,
+    sub: &Path,
+    flags: MsFlags,
+    ns: NsView,
+    cgroups: &crate::cgroups::Cgroups,
+) -> Result<(), RootfsError> {
+    let mnt = if ns.userns || !ns.cgroupns {
+        let Some(own) = cgroups.joined.iter().find(|d| d.starts_with(&h.mount)) else {
+            return Ok(());
+        };
+        let src = nix::fcntl::open(
+            own.as_path(),
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .at("open cgroup", own)?;
+        let tree = fdmount::clone_tree(&src, true).at("bind cgroup at", sub)?;
+        let wanted = flags & REMOUNT_FLAGS;
+        if !wanted.is_empty() {
+            let (set, clr) = fdmount::remount_attrs(wanted, MsFlags::empty());
+            fdmount::setattr(&tree, set, clr, 0, false)
+                .at("remount cgroup bind with its options at", sub)?;
+        }
+        tree
+    } else if h.v2 {
+        fdmount::new_fs("cgroup2", "cgroup2", flags, &[], true).at("mount cgroup2 at", sub)?
+    } else {
+        fdmount::new_fs("cgroup", "cgroup", flags, &h.controllers, true)
+            .at("mount cgroup at", sub)?
+    };
+    fdmount::attach(&mnt, t).at("mount cgroup at", sub)
 }

@@ -506,7 +506,7 @@ fn plan_on(
         }
     }
 
-    Ok(Plan {
+    let plan = Plan {
         id: id.to_string(),
         bundle: bundle.to_path_buf(),
         rootfs,
@@ -537,7 +537,9 @@ fn plan_on(
         seccomp,
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
-    })
+    };
+    mounts::check_own_mount_ns(&plan)?;
+    Ok(plan)
 }
 
 /// Compiles linux.seccomp; unknown syscall names are skipped (as runc does) and logged.

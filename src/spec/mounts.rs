@@ -145,3 +145,73 @@ pub(super) fn mounts(
     }
     Ok(out)
 }
+
+/// Without a mount namespace of its own (none asked for, or one joined by `path`), berth
+/// must not touch mounts: bind, pivot, unmount or re-propagate would act on a namespace it
+/// did not create — the caller's, or another container's. Such a container is only
+/// chrooted into its rootfs as the image has it, so a config that needs any mount change
+/// (or the /dev nodes and /dev/console berth would make) is refused here, naming the field.
+pub(super) fn check_own_mount_ns(plan: &super::Plan) -> Result<(), SpecError> {
+    if plan
+        .namespaces
+        .new
+        .contains(nix::sched::CloneFlags::CLONE_NEWNS)
+    {
+        return Ok(());
+    }
+    let needs: Vec<&str> = [
+        (!plan.mounts.is_empty(), "mounts"),
+        (!plan.masked_paths.is_empty(), "linux.maskedPaths"),
+        (!plan.readonly_paths.is_empty(), "linux.readonlyPaths"),
+        (plan.readonly_root, "root.readonly"),
+        (plan.rootfs_propagation.is_some(), "linux.rootfsPropagation"),
+        (!plan.devices.is_empty(), "linux.devices"),
+        (plan.process.terminal, "process.terminal"),
+    ]
+    .into_iter()
+    .filter_map(|(on, field)| on.then_some(field))
+    .collect();
+    if needs.is_empty() {
+        return Ok(());
+    }
+    let how = if plan.namespaces.joins(nix::sched::CloneFlags::CLONE_NEWNS) {
+        "the mount namespace is joined by path"
+    } else {
+        "there is no mount namespace entry"
+    };
+    Err(invalid(
+        "linux.namespaces",
+        format!(
+            "{how}, so berth would change a mount namespace it did not create; {} need a new \
+             mount namespace (add {{\"type\": \"mount\"}} without a path)",
+            needs.join(", ")
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod mount_ns_tests {
+    use std::path::Path;
+
+    fn plan(linux: &str, mounts: &str) -> Result<super::super::Plan, String> {
+        let data = format!(
+            r#"{{"ociVersion":"1.0.2","process":{{"cwd":"/","user":{{"uid":0,"gid":0}},"args":["sh"]}},"root":{{"path":"r"}},"mounts":{mounts},"linux":{linux}}}"#
+        );
+        super::super::check_bytes(data.as_bytes(), Path::new("/b")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn mount_changes_need_a_mount_namespace_of_our_own() {
+        let tmpfs = r#"[{"destination":"/t","type":"tmpfs"}]"#;
+        let e = plan(r#"{"namespaces":[{"type":"pid"}]}"#, tmpfs).unwrap_err();
+        assert!(
+            e.contains("linux.namespaces") && e.contains("mounts"),
+            "{e}"
+        );
+        let e = plan(r#"{"namespaces":[],"maskedPaths":["/x"]}"#, "[]").unwrap_err();
+        assert!(e.contains("linux.maskedPaths") && !e.contains('\n'), "{e}");
+        assert!(plan(r#"{"namespaces":[{"type":"mount"}]}"#, tmpfs).is_ok());
+        // Nothing to mount: it may run chrooted.
+        assert!(plan(r#"{"namespaces":[{"type":"pid"}]}"#, "[]").is_ok());
+    }
+}

@@ -12,6 +12,7 @@ mod exec;
 mod faults;
 mod help;
 mod hooks;
+mod host_safety_mounts;
 mod lifecycle;
 mod malformed;
 mod namespaces;
