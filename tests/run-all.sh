@@ -33,6 +33,8 @@ command -v crun >/dev/null || need+=(crun)
 command -v protoc >/dev/null || need+=(protobuf-compiler)
 # ip: the sandbox brings its loopback up.
 command -v ip >/dev/null || need+=(iproute2)
+# debootstrap: the Debian image with real services the engine tests run.
+command -v debootstrap >/dev/null || need+=(debootstrap)
 # The engines the end-to-end tests (tests/integration/engines.rs) drive berth with. Best
 # effort: where they cannot be installed those tests skip and say why.
 engines=()
@@ -59,6 +61,9 @@ echo "run-all: building (the sandbox has no network: everything is fetched and b
 cargo build --release --quiet
 cargo test --features failpoints --no-run --quiet
 (cd conformance && RUSTFLAGS="-Ctarget-feature=+crt-static" cargo build --release --quiet --target x86_64-unknown-linux-gnu)
+# The engines' real-service image (redis, postgres, nginx) comes from Debian's archive with
+# debootstrap, cached in /var/cache/berth-tests (rebuilt only when missing).
+bash tests/engines/make-debian-image.sh target/x86_64-unknown-linux-gnu/tmp/debian-image
 
 # The sandboxed tests prove they are sandboxed against these (tests/integration/sandbox.rs).
 BERTH_TEST_HOST_MNTNS=$(readlink /proc/self/ns/mnt)

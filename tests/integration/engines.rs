@@ -30,6 +30,7 @@ mod containerd;
 mod cri;
 mod docker;
 mod podman;
+mod services;
 
 const IMAGE: &str = "localhost/busybox:latest";
 /// Any one engine command; a hang fails the test (the guard still cleans up).

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::{IMAGE, LIMIT, Scratch, image_dir, installed, ok, unique};
 use crate::common::{Out, run_cmd};
 
-struct Containerd {
+pub(super) struct Containerd {
     s: Scratch,
     ns: String,
 }
@@ -43,7 +43,7 @@ pub(super) fn daemon(s: &mut Scratch, config: &Path) -> PathBuf {
 
 impl Containerd {
     /// A private containerd daemon with the test image imported, or None (skip).
-    fn start() -> Option<Containerd> {
+    pub(super) fn start() -> Option<Containerd> {
         if !installed(
             "containerd",
             &["containerd", "ctr", "containerd-shim-runc-v2"],
@@ -117,8 +117,22 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         c
     }
 
-    fn ctr(&self, args: &[&str]) -> Out {
+    pub(super) fn ctr(&self, args: &[&str]) -> Out {
         run_cmd(self.command().args(args), LIMIT)
+    }
+
+    /// `ctr run --runc-binary RUNTIME OPTS IMAGE ID ARGS`, given up on after `limit`.
+    pub(super) fn run_with(
+        &self,
+        runtime: &str,
+        image: &str,
+        id: &str,
+        args: &[&str],
+        limit: std::time::Duration,
+    ) -> Out {
+        let mut a = vec!["run", "--rm", "--runc-binary", runtime, image, id];
+        a.extend_from_slice(args);
+        run_cmd(self.command().args(&a), limit)
     }
 
     /// `ctr run --runc-binary berth OPTS IMAGE ID ARGS`

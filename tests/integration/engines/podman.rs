@@ -6,13 +6,19 @@ use std::process::Command;
 use super::{IMAGE, LIMIT, Scratch, host_cgroup, image_dir, installed, ok, unique};
 use crate::common::{Out, run_cmd};
 
-struct Podman {
+pub(super) struct Podman {
     s: Scratch,
+    runtime: String,
 }
 
 impl Podman {
     /// A private podman with the test image loaded, or None (skip) without podman.
     fn start() -> Option<Podman> {
+        Podman::start_with(&crate::engines::runtime())
+    }
+
+    /// The same, with `runtime` (berth, or runc to compare with) as its OCI runtime.
+    pub(super) fn start_with(runtime: &str) -> Option<Podman> {
         if !installed("podman", &["podman", "conmon"]) {
             return None;
         }
@@ -39,11 +45,14 @@ network_config_dir = "{d}/networks"
             ),
         )
         .unwrap();
-        let mut p = Podman { s };
-        let d2 = d.clone();
+        let mut p = Podman {
+            s,
+            runtime: runtime.to_string(),
+        };
+        let (d2, rt) = (d.clone(), runtime.to_string());
         p.s.cleanups.push(Box::new(move || {
             let _ = run_cmd(
-                Podman::command(Path::new(&d2)).args(["rm", "-af", "-t", "0"]),
+                Podman::command(Path::new(&d2), &rt).args(["rm", "-af", "-t", "0"]),
                 LIMIT,
             );
         }));
@@ -55,7 +64,7 @@ network_config_dir = "{d}/networks"
         Some(p)
     }
 
-    fn command(d: &Path) -> Command {
+    fn command(d: &Path, runtime: &str) -> Command {
         let mut c = Command::new("podman");
         c.env("CONTAINERS_CONF", d.join("containers.conf"))
             .arg("--root")
@@ -63,12 +72,19 @@ network_config_dir = "{d}/networks"
             .arg("--runroot")
             .arg(d.join("run"))
             .arg("--runtime")
-            .arg(crate::engines::runtime());
+            .arg(runtime);
         c
     }
 
-    fn run(&self, args: &[&str]) -> Out {
-        run_cmd(Podman::command(self.s.path()).args(args), LIMIT)
+    pub(super) fn run(&self, args: &[&str]) -> Out {
+        self.run_for(args, LIMIT)
+    }
+
+    pub(super) fn run_for(&self, args: &[&str], limit: std::time::Duration) -> Out {
+        run_cmd(
+            Podman::command(self.s.path(), &self.runtime).args(args),
+            limit,
+        )
     }
 
     /// `podman run --rm IMAGE sh -c SCRIPT` with `opts` before the image.

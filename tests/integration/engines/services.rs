@@ -1,0 +1,86 @@
+//! Real services behind the engines (issue 14): a Debian image made by debootstrap with
+//! redis, postgres and nginx, run by podman with `--network none` and by `ctr run` (a new
+//! network namespace with only loopback), with berth and with runc as the runtime. The
+//! services talk over 127.0.0.1, so this fails whenever the runtime leaves `lo` down.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::containerd::Containerd;
+use super::podman::Podman;
+use super::{ok, unique};
+use crate::common::run_cmd;
+
+const DEBIAN: &str = "localhost/debian-services:latest";
+const RUNC: &str = "/usr/sbin/runc";
+/// Starting three servers and asking each once, under an engine on a busy 2-core machine.
+const SERVICE_LIMIT: Duration = Duration::from_secs(120);
+
+/// Starts redis, postgres and nginx on loopback, asks each once, prints one line each.
+const SCRIPT: &str = r#"set -e
+redis-server --daemonize yes --bind 127.0.0.1 --save '' >/dev/null
+pg=$(ls -d /usr/lib/postgresql/*/bin)
+su postgres -s /bin/sh -c "$pg/postgres -D /var/lib/postgresql/data -c listen_addresses=127.0.0.1 -c unix_socket_directories=/tmp >/tmp/pg.log 2>&1 &"
+nginx
+for i in $(seq 200); do [ "$(redis-cli -h 127.0.0.1 ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+echo "redis=$(redis-cli -h 127.0.0.1 ping)"
+for i in $(seq 300); do psql -h 127.0.0.1 -U postgres -tAc 'select 1' >/dev/null 2>&1 && break; sleep 0.1; done
+echo "postgres=$(psql -h 127.0.0.1 -U postgres -tAc 'select 40 + 2')"
+echo "nginx=$(python3 -c 'import urllib.request as u; print(u.urlopen("http://127.0.0.1/").status)')"
+"#;
+const WANT: &str = "redis=PONG\npostgres=42\nnginx=200\n";
+
+/// The image archive, built (or taken from the cache outside the checkout) once per run.
+fn debian_image() -> &'static Path {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("debian-image");
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/engines/make-debian-image.sh");
+        let out = run_cmd(
+            Command::new("bash").arg(script).arg(&dir),
+            Duration::from_secs(900),
+        );
+        assert_eq!(
+            out.code, 0,
+            "make-debian-image.sh failed (tests/run-all.sh builds it before the sandbox, \
+             which has no network): {}",
+            out.stderr
+        );
+        dir.join("debian.tar")
+    })
+}
+
+fn runtimes() -> [String; 2] {
+    [crate::engines::runtime(), RUNC.to_string()]
+}
+
+#[test]
+fn podman_without_network_serves_redis_postgres_and_nginx_on_localhost() {
+    for rt in runtimes() {
+        let Some(p) = Podman::start_with(&rt) else { return };
+        let tar = debian_image().to_str().unwrap();
+        ok(&p.run_for(&["load", "-i", tar], SERVICE_LIMIT), "podman load");
+        let o = p.run_for(
+            &["run", "--rm", "--network", "none", DEBIAN, "bash", "-c", SCRIPT],
+            SERVICE_LIMIT,
+        );
+        assert_eq!(o.stdout, WANT, "podman --runtime {rt}: stderr {}", o.stderr);
+        assert_eq!(o.code, 0, "podman --runtime {rt}: {}", o.stderr);
+    }
+}
+
+#[test]
+fn ctr_run_serves_redis_postgres_and_nginx_on_localhost() {
+    let Some(c) = Containerd::start() else { return };
+    let tar = debian_image().to_str().unwrap();
+    ok(&c.ctr(&["images", "import", tar]), "ctr images import");
+    for rt in runtimes() {
+        let id = unique("svc");
+        let o = c.run_with(&rt, DEBIAN, &id, &["bash", "-c", SCRIPT], SERVICE_LIMIT);
+        assert_eq!(o.stdout, WANT, "ctr --runc-binary {rt}: stderr {}", o.stderr);
+        assert_eq!(o.code, 0, "ctr --runc-binary {rt}: {}", o.stderr);
+    }
+}
