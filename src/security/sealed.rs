@@ -1,65 +1,86 @@
-//! CVE-2019-5736: a container process must never get to write berth's binary through
-//! /proc/<pid>/exe of the init stub or of an exec'd process. Both are non-dumpable, which
-//! shuts out every process without CAP_SYS_PTRACE in the host user namespace. A container
-//! *with* it (no user namespace, CAP_SYS_PTRACE kept) could still open the image, so for
-//! those berth first re-executes itself from a sealed memfd copy: what /proc/<pid>/exe then
-//! names is an anonymous, write-sealed file, not the host binary.
+//! CVE-2019-5736: a container process must never get to write berth's binary. Non-dumpability
+//! of the init stub and of exec'd processes closes /proc/<pid>/exe to most of the container,
+//! but not the `#!/proc/self/exe` shape: an entrypoint (or exec target) that is a script with
+//! that interpreter makes the kernel resolve /proc/self/exe *in the process calling execve* —
+//! berth's clone — and start berth's image as a container process, which is then dumpable and
+//! whose exe any container process can grab and write once it exits. So `create`, `run` and
+//! `exec` always re-execute berth from a write-sealed memfd copy before anything else: what
+//! /proc/self/exe names from then on, in the runtime and in every clone of it, is an anonymous
+//! file the kernel refuses to change (F_SEAL_WRITE|GROW|SHRINK, and F_SEAL_SEAL so nobody can
+//! lift them). runc 1.2 prefers a detached read-only overlayfs of the binary's directory and
+//! falls back to the same memfd; berth's static binary is small, and the kernel-side copy
+//! (sendfile into shmem) measured under a millisecond, so berth keeps one mechanism.
 
 use std::ffi::{CString, OsString};
+use std::fs::File;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStringExt;
 
-use caps::Capability;
+use nix::fcntl::{FcntlArg, SealFlag, fcntl};
 
 use super::SecurityError;
-use crate::spec::ProcessPlan;
 
-const MARKER: &str = "_BERTH_SEALED_EXE";
+/// Every seal berth puts on its copy; a file with all of them cannot change or be unsealed.
+const SEALS: i32 = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
 
-/// True when this process already runs from the sealed copy.
+/// True when the kernel says the image this process runs from carries all of `SEALS` (asked
+/// with F_GET_SEALS, never told by an environment variable a caller could set).
 pub fn is_sealed() -> bool {
-    std::env::var_os(MARKER).is_some()
+    File::open("/proc/self/exe").is_ok_and(|f| has_seals(&f))
 }
 
-/// Whether a process with this plan could reach berth's image despite non-dumpability.
-pub fn needed(p: &ProcessPlan, userns: bool) -> bool {
-    !userns
-        && p.caps
-            .as_ref()
-            .is_none_or(|c| c.bounding.contains(&Capability::CAP_SYS_PTRACE))
+/// Whether `f` is a memfd carrying every seal in `SEALS`.
+pub fn has_seals(f: &impl AsFd) -> bool {
+    fcntl(f, FcntlArg::F_GET_SEALS).is_ok_and(|s| s & SEALS == SEALS)
 }
 
-/// Re-executes berth (same arguments) from a sealed memfd copy of its binary.
-pub fn reexec() -> Result<std::convert::Infallible, SecurityError> {
-    use std::io::Read;
-    let fail = |step: &str, e: std::io::Error| SecurityError::Sys {
+/// Re-executes berth from a sealed copy unless it already runs from one. Call before any
+/// state is made: the new image starts the verb again from its first line.
+pub fn ensure() -> Result<(), SecurityError> {
+    if is_sealed() {
+        return Ok(());
+    }
+    match reexec() {
+        Ok(never) => match never {},
+        Err(e) => Err(e),
+    }
+}
+
+fn fail(step: &str, e: std::io::Error) -> SecurityError {
+    SecurityError::Sys {
         step: format!("sealed self copy: {step}: {e}"),
         errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-    };
-    let mut exe =
-        std::fs::File::open("/proc/self/exe").map_err(|e| fail("open /proc/self/exe", e))?;
+    }
+}
+
+/// A sealed memfd holding the bytes of berth's binary.
+fn sealed_copy() -> Result<File, SecurityError> {
+    let mut exe = File::open("/proc/self/exe").map_err(|e| fail("open /proc/self/exe", e))?;
     let memfd = nix::sys::memfd::memfd_create(
         c"berth",
         nix::sys::memfd::MFdFlags::MFD_CLOEXEC | nix::sys::memfd::MFdFlags::MFD_ALLOW_SEALING,
     )
     .map_err(|e| fail("memfd_create", e.into()))?;
-    let mut out = std::fs::File::from(memfd);
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = exe.read(&mut buf).map_err(|e| fail("read", e))?;
-        if n == 0 {
-            break;
-        }
-        std::io::Write::write_all(&mut out, &buf[..n]).map_err(|e| fail("write", e))?;
-    }
-    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-    nix::fcntl::fcntl(
+    let mut out = File::from(memfd);
+    // std copies File to File in the kernel (copy_file_range, else sendfile): no user buffer.
+    std::io::copy(&mut exe, &mut out).map_err(|e| fail("copy", e))?;
+    fcntl(
         &out,
-        nix::fcntl::FcntlArg::F_ADD_SEALS(nix::fcntl::SealFlag::from_bits_truncate(seals)),
+        FcntlArg::F_ADD_SEALS(SealFlag::from_bits_truncate(SEALS)),
     )
     .map_err(|e| fail("seal", e.into()))?;
+    Ok(out)
+}
+
+/// Re-executes berth (same arguments and environment) from a sealed memfd copy.
+fn reexec() -> Result<std::convert::Infallible, SecurityError> {
+    let out = sealed_copy()?;
+    if !has_seals(&out) {
+        return Err(fail("seal", std::io::Error::from_raw_os_error(libc::EPERM)));
+    }
     let cstr = |v: OsString| CString::new(v.into_vec()).unwrap_or_default();
     let argv: Vec<CString> = std::env::args_os().map(cstr).collect();
-    let mut envp: Vec<CString> = std::env::vars_os()
+    let envp: Vec<CString> = std::env::vars_os()
         .map(|(k, v)| {
             let mut kv = k;
             kv.push("=");
@@ -67,7 +88,6 @@ pub fn reexec() -> Result<std::convert::Infallible, SecurityError> {
             cstr(kv)
         })
         .collect();
-    envp.push(cstr(format!("{MARKER}=1").into()));
     match nix::unistd::fexecve(&out, &argv, &envp) {
         Ok(never) => match never {},
         Err(e) => Err(fail("fexecve", e.into())),

@@ -10,6 +10,7 @@ mod exec;
 #[cfg(feature = "failpoints")]
 mod faults;
 mod hooks;
+mod host_safety_process;
 mod lifecycle;
 mod malformed;
 mod namespaces;
