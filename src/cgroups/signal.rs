@@ -17,37 +17,48 @@ pub fn kill_all(dirs: &[PathBuf], sig: i32) {
     if pids(dirs).is_empty() {
         return;
     }
-    let was_frozen = is_frozen(dirs);
-    if sig == libc::SIGKILL {
-        kill_v2(dirs);
-        wait_empty(dirs, 20);
+    // cgroup.kill is race-free by itself (the kernel walks the cgroup): when it empties the
+    // cgroup there is nothing to freeze, as in runc 1.2. Freezing for nothing would also
+    // show a container being deleted as `paused` to a concurrent `state`.
+    if sig == libc::SIGKILL && kill_v2(dirs) && wait_empty(dirs, 2000) {
+        return;
     }
+    let was_frozen = is_frozen(dirs);
     for _ in 0..100 {
         if pids(dirs).is_empty() {
             return;
         }
-        let froze = freezer(dirs).is_some() && set_frozen(dirs, true).is_ok();
+        let has_freezer = freezer(dirs).is_some();
+        // Best effort: a freeze that does not complete (a task in D state) still leaves the
+        // pidfd checks below, which are race-free on their own.
+        if has_freezer {
+            let _ = set_frozen(dirs, true);
+        }
         let hit = signal_members(dirs, sig);
         // A paused container stays paused after a signal it can take later; one being killed
-        // is thawed so that its tasks die (a v1-frozen task sleeps through SIGKILL).
-        if froze && (!was_frozen || sig == libc::SIGKILL) {
+        // is thawed so that its tasks die (a v1-frozen task sleeps through SIGKILL). Thawed
+        // also after a freeze that timed out, which would otherwise stay FREEZING.
+        if has_freezer && (!was_frozen || sig == libc::SIGKILL) {
             let _ = set_frozen(dirs, false);
         }
         if sig != libc::SIGKILL || hit == 0 {
             return;
         }
-        wait_empty(dirs, 100);
+        let _ = wait_empty(dirs, 100);
     }
 }
 
 /// cgroup.kill (Linux 5.14) on each cgroup2 directory: the kernel SIGKILLs every member.
-fn kill_v2(dirs: &[PathBuf]) {
+/// True when one was written.
+fn kill_v2(dirs: &[PathBuf]) -> bool {
+    let mut done = false;
     for d in dirs {
         let f = d.join("cgroup.kill");
         if f.exists() {
-            let _ = write(&f, "1");
+            done |= write(&f, "1").is_ok();
         }
     }
+    done
 }
 
 /// Signals each process listed in cgroup.procs through a pidfd, once its membership is
@@ -102,12 +113,13 @@ fn send(fd: &OwnedFd, sig: i32) -> bool {
     r == 0
 }
 
-/// Waits up to `ms` milliseconds for cgroup.procs to empty.
-fn wait_empty(dirs: &[PathBuf], ms: u32) {
-    for _ in 0..ms / 2 {
+/// Waits up to `ms` milliseconds for cgroup.procs to empty; true when it did.
+fn wait_empty(dirs: &[PathBuf], ms: u32) -> bool {
+    for _ in 0..ms.div_ceil(2) {
         if pids(dirs).is_empty() {
-            return;
+            return true;
         }
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
+    pids(dirs).is_empty()
 }
