@@ -20,10 +20,17 @@ pub fn kill_all(dirs: &[PathBuf], sig: i32) {
     // cgroup.kill is race-free by itself (the kernel walks the cgroup): when it empties the
     // cgroup there is nothing to freeze, as in runc 1.2. Freezing for nothing would also
     // show a container being deleted as `paused` to a concurrent `state`.
-    if sig == libc::SIGKILL && kill_v2(dirs) && wait_empty(dirs, 2000) {
-        return;
-    }
     let was_frozen = is_frozen(dirs);
+    if sig == libc::SIGKILL && kill_v2(dirs) {
+        // A v1-frozen task sleeps through SIGKILL: thawed after the kill is pending, it dies
+        // without running another instruction of its own.
+        if was_frozen {
+            let _ = set_frozen(dirs, false);
+        }
+        if wait_empty(dirs, 2000) {
+            return;
+        }
+    }
     for _ in 0..100 {
         if pids(dirs).is_empty() {
             return;
