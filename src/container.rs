@@ -138,7 +138,8 @@ fn absolute(p: &Path) -> Result<PathBuf, Error> {
 pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error> {
     logging::step("create: start");
     // Before anything else: every container's side runs from a sealed copy (CVE-2019-5736).
-    crate::security::sealed::ensure().map_err(|e| Error::Msg(e.to_string()))?;
+    crate::security::sealed::ensure(&crate::security::sealed::spare_dir(root))
+        .map_err(|e| Error::Msg(e.to_string()))?;
     logging::step("create: running sealed");
     let dir = ContainerDir::new(root, id)?;
     let bundle = absolute(&opts.bundle)?;

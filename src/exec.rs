@@ -110,7 +110,8 @@ fn setns_pidfd(pidfd: &OwnedFd, flags: CloneFlags) -> nix::Result<()> {
 
 pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
     // Before anything else: the exec'd side runs from a sealed copy (CVE-2019-5736).
-    crate::security::sealed::ensure().map_err(|e| Error::Msg(e.to_string()))?;
+    crate::security::sealed::ensure(&crate::security::sealed::spare_dir(root))
+        .map_err(|e| Error::Msg(e.to_string()))?;
     let dir = ContainerDir::new(root, id)?;
     let st = dir.load()?;
     let status = state::status(&dir, &st);

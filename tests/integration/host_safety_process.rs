@@ -16,11 +16,27 @@ use crate::common::*;
 
 /// A copy of berth for tests whose failure could write the binary: what they attack is the
 /// copy, never the binary the other tests use. Returns its path and its bytes.
-fn berth_copy(env: &Env) -> (PathBuf, Vec<u8>) {
-    let bin = env.tmp.path().join("berth-copy");
+///
+/// Which image berth re-executes from depends on where the copy is: in a directory of its own
+/// (`Image::Overlay`) berth sees it through a read-only overlayfs of that directory; next to
+/// the --root (`Image::Memfd`) the spare overlay layer under --root would overlap the binary's
+/// directory, and berth falls back to a sealed memfd copy. The tests run both.
+fn berth_copy(env: &Env, image: Image) -> (PathBuf, Vec<u8>) {
+    let dir = match image {
+        Image::Overlay => env.tmp.path().join("bin"),
+        Image::Memfd => env.tmp.path().to_path_buf(),
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join("berth-copy");
     std::fs::copy(BIN, &bin).unwrap();
     let bytes = std::fs::read(&bin).unwrap();
     (bin, bytes)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Image {
+    Overlay,
+    Memfd,
 }
 
 /// A pipe whose buffer is full and never read: a process writing to it blocks, so berth
@@ -78,8 +94,16 @@ fn wait_interpreter(pid: i32) {
 /// What the kernel started for a `#!/proc/self/exe` script as process `pid`: not the host
 /// binary's inode, sealed (F_GET_SEALS), not openable for writing, and not writable through a
 /// saved fd once the process is gone (`kill` ends it). The copy's bytes stay as they were.
-fn assert_sealed_image(pid: i32, bin: &Path, before: &[u8], kill: impl FnOnce()) {
+fn assert_sealed_image(pid: i32, bin: &Path, before: &[u8], image: Image, kill: impl FnOnce()) {
     let exe = format!("/proc/{pid}/exe");
+    let link = std::fs::read_link(&exe)
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    match image {
+        Image::Memfd => assert!(link.starts_with("/memfd:berth"), "{link}"),
+        Image::Overlay => assert_eq!(link, "/berth-copy", "the overlay's root holds the binary"),
+    }
     let host = std::fs::metadata(bin).unwrap();
     let img = std::fs::metadata(&exe).unwrap();
     assert!(
@@ -88,10 +112,17 @@ fn assert_sealed_image(pid: i32, bin: &Path, before: &[u8], kill: impl FnOnce())
         std::fs::read_link(&exe).unwrap().display()
     );
     let held = std::fs::File::open(&exe).unwrap();
-    // SAFETY: F_GET_SEALS on an fd we own.
+    // Sealed memfd (F_GET_SEALS) or read-only mount (the overlayfs berth prefers).
+    // SAFETY: F_GET_SEALS and fstatvfs on an fd we own, into a zeroed struct.
     let seals = unsafe { libc::fcntl(held.as_raw_fd(), libc::F_GET_SEALS) };
     let all = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-    assert!(seals >= 0 && seals & all == all, "exe seals: {seals}");
+    let mut vfs: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::fstatvfs(held.as_raw_fd(), &mut vfs) }, 0);
+    let ro = vfs.f_flag & libc::ST_RDONLY != 0;
+    assert!(
+        (seals >= 0 && seals & all == all) || ro,
+        "exe neither sealed ({seals}) nor on a read-only mount"
+    );
     let w = std::fs::OpenOptions::new().append(true).open(&exe);
     assert!(w.is_err(), "{exe} opened for writing while it runs");
     kill();
@@ -118,12 +149,17 @@ fn shebang_script(env: &Env) {
 
 #[test]
 fn cve_2019_5736_shebang_proc_self_exe_entrypoint() {
+    shebang_entrypoint(Image::Overlay);
+    shebang_entrypoint(Image::Memfd);
+}
+
+fn shebang_entrypoint(image: Image) {
     // The entrypoint is the script: the init stub's execve makes the kernel resolve
     // /proc/self/exe in the stub, a clone of berth, and start that image as pid 1.
     let env = Env::new(&["/out/evil"]);
     shebang_script(&env);
     env.write_config();
-    let (bin, before) = berth_copy(&env);
+    let (bin, before) = berth_copy(&env, image);
     let id = env.id();
     let (_r, w) = full_pipe();
     let bundle = env.bundle.to_str().unwrap();
@@ -133,7 +169,7 @@ fn cve_2019_5736_shebang_proc_self_exe_entrypoint() {
     let pid = state["pid"].as_i64().unwrap() as i32;
     assert!(berth_on_pipe(&bin, &env, &["start", &id], &w).success());
     wait_interpreter(pid);
-    assert_sealed_image(pid, &bin, &before, || {
+    assert_sealed_image(pid, &bin, &before, image, || {
         env.berth(&["kill", &id, "KILL"]).ok();
         env.wait_status(&id, "stopped");
     });
@@ -143,11 +179,16 @@ fn cve_2019_5736_shebang_proc_self_exe_entrypoint() {
 
 #[test]
 fn cve_2019_5736_shebang_proc_self_exe_exec_target() {
+    shebang_exec_target(Image::Overlay);
+    shebang_exec_target(Image::Memfd);
+}
+
+fn shebang_exec_target(image: Image) {
     // The exec'd command is the script: the kernel resolves /proc/self/exe in the exec
     // child, a clone of `berth exec`.
     let env = Env::new(&["sleep", "100"]);
     shebang_script(&env);
-    let (bin, before) = berth_copy(&env);
+    let (bin, before) = berth_copy(&env, image);
     let id = env.start_detached();
     let (_r, w) = full_pipe();
     let pf = env.tmp.path().join("exec.pid");
@@ -171,7 +212,7 @@ fn cve_2019_5736_shebang_proc_self_exe_exec_target() {
         case $(readlink $p/exe) in *busybox*|'') ;; *) echo x 2>/dev/null >> $p/exe && echo wrote;; esac; done; echo done"]);
     o.ok();
     assert!(!o.stdout.contains("wrote"), "{}", o.stdout);
-    assert_sealed_image(pid, &bin, &before, || {
+    assert_sealed_image(pid, &bin, &before, image, || {
         // SAFETY: kill(2) of the process this test started through exec (its pid file).
         unsafe { libc::kill(pid, libc::SIGKILL) };
         while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"))
