@@ -47,16 +47,17 @@ fn on_readonly_mount(f: &impl AsFd) -> bool {
         .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
 }
 
-/// The spare lower layer under `--root`: '@' is not allowed in a container id, so `list`
-/// and the verbs never take it for a container.
+/// The spare lower layer under `--root`, one per process and removed as soon as the overlay
+/// is mounted (the mount keeps what it needs), so --root is left as it was. '@' is not allowed
+/// in a container id: `list` and the verbs never take a leftover for a container.
 pub fn spare_dir(root: &Path) -> std::path::PathBuf {
-    root.join("@exe-lower")
+    root.join(format!("@exe-lower.{}", std::process::id()))
 }
 
 /// Re-executes berth from an image nobody can write unless it already runs from one. Call
 /// before any state is made: the new image starts the verb again from its first line.
-/// `spare` is an empty directory berth may use as overlayfs's second lower layer (created if
-/// missing; it must not overlap the binary's directory, else the memfd copy is used).
+/// `spare` is a path berth may make an empty directory at, for overlayfs's second lower layer
+/// (removed again; it must not overlap the binary's directory, else the memfd copy is used).
 pub fn ensure(spare: &Path) -> Result<(), SecurityError> {
     if is_sealed() {
         return Ok(());
@@ -101,7 +102,9 @@ fn overlay_image(spare: &Path) -> Option<OwnedFd> {
     // overlayfs needs two lower layers to mount without an upper one; the binary's directory
     // is on top, so a file of the same name in the spare one cannot mask it.
     let lower = format!("{}:{}", escape(dir), escape(spare));
-    let mnt = fsmount_overlay(&lower)?;
+    let mnt = fsmount_overlay(&lower);
+    let _ = std::fs::remove_dir(spare);
+    let mnt = mnt?;
     let c = CString::new(name.as_bytes()).ok()?;
     // SAFETY: openat on the mount fd with a NUL-terminated name.
     let fd = unsafe {
