@@ -11,8 +11,8 @@
 //!   its own directory (fsopen/fsmount, attached nowhere): no copy, the page cache is shared,
 //!   and an overlay without an upper layer cannot be written even if remounted;
 //! - else (no overlayfs, no CAP_SYS_ADMIN, --root inside the binary's directory) a memfd copy
-//!   sealed with F_SEAL_SEAL|SHRINK|GROW|WRITE. Measured here (docs/design.md): create +1.6 ms
-//!   through the overlay, +4.4 ms through the memfd (copy, faults of a fresh image, freeing).
+//!   sealed with F_SEAL_SEAL|SHRINK|GROW|WRITE. Measured here (docs/design.md): create +1.2 ms
+//!   through the overlay, +4.3 ms through the memfd (copy, faults of a fresh image, freeing).
 //!
 //! Whether the re-exec is needed is asked of the kernel, never of an environment variable:
 //! /proc/self/exe is either a memfd carrying every seal, or on a read-only mount.
