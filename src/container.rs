@@ -137,6 +137,10 @@ fn absolute(p: &Path) -> Result<PathBuf, Error> {
 
 pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error> {
     logging::step("create: start");
+    // Before anything else: every container's side runs from a sealed copy (CVE-2019-5736).
+    crate::security::sealed::ensure(&crate::security::sealed::spare_dir(root))
+        .map_err(|e| Error::Msg(e.to_string()))?;
+    logging::step("create: running sealed");
     let dir = ContainerDir::new(root, id)?;
     let bundle = absolute(&opts.bundle)?;
     let spec = spec::load(&bundle)?;
@@ -170,12 +174,6 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
         plan.process.env.push(format!("LISTEN_FDS={n}"));
         plan.process.env.push("LISTEN_PID=1".to_string());
         preserve_fds = preserve_fds.max(n);
-    }
-    let userns = plan.namespaces.has(nix::sched::CloneFlags::CLONE_NEWUSER);
-    if crate::security::sealed::needed(&plan.process, userns)
-        && !crate::security::sealed::is_sealed()
-    {
-        crate::security::sealed::reexec().map_err(|e| Error::Msg(e.to_string()))?;
     }
     let mut console_rx = None;
     let console = match &opts.console_socket {
@@ -212,6 +210,9 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     // Recorded before they are made (pid 0 = no init yet): a berth killed from here on
     // leaves a state that names the cgroups, which `delete` then empties and removes.
     let planned = Cgroups::planned(id, plan.cgroups_path.as_deref())?;
+    // Before the state names these directories: a delete of this container would kill
+    // whatever is in them.
+    planned.check_empty(plan.cgroups_path.as_deref())?;
     dir.save(&record(&plan, &bundle, 0, 0, &planned, false))?;
     crate::failpoint!("create::planned");
     let cg = planned.make()?;

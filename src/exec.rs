@@ -3,7 +3,7 @@
 //! setup as the init stub. Success is the sync socket closing on execve (O_CLOEXEC).
 
 use std::fs::File;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -27,10 +27,44 @@ pub struct ExecOpts {
     pub preserve_fds: u32,
     /// The container's seccomp profile (exec'd processes get it too).
     pub seccomp: Option<crate::spec::SeccompPlan>,
+    /// The container's `process.oomScoreAdj` (runc gives it to exec'd processes too).
+    pub oom_score_adj: Option<i32>,
 }
 
-/// The namespace files of the container's init that differ from ours, user first.
-fn container_namespaces(pid: i32) -> Result<Vec<(CloneFlags, File, String)>, Error> {
+/// The container's init as a pidfd, and the namespaces of it that differ from ours. Fails
+/// closed: an init that is gone, or a namespace link of it that cannot be read, is an error,
+/// never a reason to run the command in the host's namespace.
+struct Target {
+    pidfd: OwnedFd,
+    /// (flag, name) of each namespace to join, user first (setns through a pidfd orders
+    /// them itself; the order only matters for the messages).
+    nss: Vec<(CloneFlags, &'static str)>,
+}
+
+impl Target {
+    fn flags(&self, pid: bool) -> CloneFlags {
+        self.nss
+            .iter()
+            .filter(|(f, _)| (*f == CloneFlags::CLONE_NEWPID) == pid)
+            .fold(CloneFlags::empty(), |acc, (f, _)| acc | *f)
+    }
+
+    fn names(&self) -> String {
+        let v: Vec<&str> = self.nss.iter().map(|(_, n)| *n).collect();
+        v.join(",")
+    }
+}
+
+fn gone(id: &str, pid: i32) -> Error {
+    Error::Msg(format!(
+        "cannot exec in container {id}: its init (pid {pid}) has exited"
+    ))
+}
+
+fn container_namespaces(id: &str, st: &state::State) -> Result<Target, Error> {
+    // The pidfd is checked against the recorded start time after it is opened, so it is the
+    // init and not a process that reused its pid; every join goes through it.
+    let pidfd = container::pidfd_for(st).ok_or_else(|| gone(id, st.pid))?;
     let kinds = [
         ("user", CloneFlags::CLONE_NEWUSER),
         ("ipc", CloneFlags::CLONE_NEWIPC),
@@ -41,22 +75,43 @@ fn container_namespaces(pid: i32) -> Result<Vec<(CloneFlags, File, String)>, Err
         ("time", CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)),
         ("mnt", CloneFlags::CLONE_NEWNS),
     ];
-    let mut out = Vec::new();
+    let mut nss = Vec::new();
     for (name, flag) in kinds {
-        let theirs = format!("/proc/{pid}/ns/{name}");
-        let ours = format!("/proc/self/ns/{name}");
-        let (Ok(a), Ok(b)) = (std::fs::read_link(&theirs), std::fs::read_link(&ours)) else {
+        // A kind our own process lacks is one this kernel does not have: nothing to join.
+        let Ok(ours) = std::fs::read_link(format!("/proc/self/ns/{name}")) else {
             continue;
         };
-        if a != b {
-            let f = File::open(&theirs).map_err(|e| Error::Msg(format!("open {theirs}: {e}")))?;
-            out.push((flag, f, theirs));
+        let theirs = format!("/proc/{}/ns/{name}", st.pid);
+        let theirs = std::fs::read_link(&theirs).map_err(|e| {
+            Error::Msg(format!(
+                "cannot exec in container {id}: read {theirs}: {e} (is the init exiting?)"
+            ))
+        })?;
+        if theirs != ours {
+            nss.push((flag, name));
         }
     }
-    Ok(out)
+    // The links were read by pid: the init must still be the same process after reading them.
+    if !state::is_alive(st) {
+        return Err(gone(id, st.pid));
+    }
+    Ok(Target { pidfd, nss })
+}
+
+/// setns(pidfd, flags): all of `flags` at once, from the process behind the pidfd.
+fn setns_pidfd(pidfd: &OwnedFd, flags: CloneFlags) -> nix::Result<()> {
+    if flags.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: setns on a pidfd we own; no memory arguments.
+    let r = unsafe { libc::setns(pidfd.as_raw_fd(), flags.bits()) };
+    nix::errno::Errno::result(r).map(drop)
 }
 
 pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
+    // Before anything else: the exec'd side runs from a sealed copy (CVE-2019-5736).
+    crate::security::sealed::ensure(&crate::security::sealed::spare_dir(root))
+        .map_err(|e| Error::Msg(e.to_string()))?;
     let dir = ContainerDir::new(root, id)?;
     let st = dir.load()?;
     let status = state::status(&dir, &st);
@@ -79,12 +134,9 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
             "exec --tty --detach needs --console-socket".into(),
         ));
     }
-    let nss = container_namespaces(st.pid)?;
-    let userns = nss.iter().any(|(f, _, _)| *f == CloneFlags::CLONE_NEWUSER);
-    if crate::security::sealed::needed(&o.process, userns) && !crate::security::sealed::is_sealed()
-    {
-        crate::security::sealed::reexec().map_err(|e| Error::Msg(e.to_string()))?;
-    }
+    // Status checked, nothing joined: a test kills the init here to see exec fail closed.
+    crate::failpoint!("exec::status-checked");
+    let target = container_namespaces(id, &st)?;
     let mut console_rx = None;
     let console =
         match &o.console_socket {
@@ -117,16 +169,17 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
     }
     let (parent_chan, child_chan) = Channel::pair()?;
     // A pid namespace only applies to children: enter it here, restore after the clone.
-    let pidns = nss.iter().find(|(f, _, _)| *f == CloneFlags::CLONE_NEWPID);
-    let saved = match pidns {
-        Some((flag, f, path)) => {
-            let own = File::open("/proc/self/ns/pid_for_children")
-                .map_err(|e| Error::Msg(format!("open own pid namespace: {e}")))?;
-            nix::sched::setns(f, *flag)
-                .map_err(|e| Error::Msg(format!("join pid namespace {path}: {e}")))?;
-            Some(own)
-        }
-        None => None,
+    let pidns = target.flags(true);
+    let saved = if pidns.is_empty() {
+        None
+    } else {
+        let own = File::open("/proc/self/ns/pid_for_children")
+            .map_err(|e| Error::Msg(format!("open own pid namespace: {e}")))?;
+        setns_pidfd(&target.pidfd, pidns).map_err(|e| match e {
+            nix::errno::Errno::ESRCH => gone(id, st.pid),
+            e => Error::Msg(format!("join the pid namespace of pid {}: {e}", st.pid)),
+        })?;
+        Some(own)
     };
     let forked = namespaces::clone_into(CloneFlags::empty())?;
     let (pid, pidfd) = match forked {
@@ -136,7 +189,7 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
                 console: console.as_ref().map(|c| c.as_raw_fd()),
                 agent: agent.as_ref().map(|c| c.as_raw_fd()),
             };
-            child(&child_chan, &nss, o, fds, &state)
+            child(&child_chan, &target, o, fds, &state)
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
@@ -200,12 +253,12 @@ struct ChildFds {
 /// The exec'd process between clone and execve; never returns.
 fn child(
     chan: &Channel,
-    nss: &[(CloneFlags, File, String)],
+    target: &Target,
     o: &ExecOpts,
     fds: ChildFds,
     state: &serde_json::Value,
 ) -> ! {
-    let err = match setup(chan, nss, o, fds, state) {
+    let err = match setup(chan, target, o, fds, state) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -218,28 +271,35 @@ fn child(
 
 fn setup(
     chan: &Channel,
-    nss: &[(CloneFlags, File, String)],
+    target: &Target,
     o: &ExecOpts,
     fds: ChildFds,
     state: &serde_json::Value,
 ) -> Result<std::convert::Infallible, InitError> {
+    // Before anything else: no fd the caller leaked to us (not CLOEXEC) may survive into the
+    // container (CVE-2024-21626). What exec passes on purpose is below 3 + preserve-fds; the
+    // sync, console and agent sockets are needed only until execve.
+    init::process::cloexec_fds_from(3 + o.preserve_fds)?;
     // Non-dumpable while berth's image is mapped: container processes must not reach it.
     let _ = nix::sys::prctl::set_dumpable(false);
     let host_pid = match chan.expect("Go")? {
         Msg::Go { host_pid } => host_pid,
         other => return Err(InitError::Msg(format!("sync: expected Go, got {other:?}"))),
     };
-    let mut userns = false;
-    for (flag, f, path) in nss
-        .iter()
-        .filter(|(f, _, _)| *f != CloneFlags::CLONE_NEWPID)
-    {
-        nix::sched::setns(f, *flag).map_err(|errno| InitError::Sys {
-            step: format!("join namespace {path}"),
-            errno,
-        })?;
-        userns |= *flag == CloneFlags::CLONE_NEWUSER;
+    // As runc: the container's process.oomScoreAdj, written before joining anything (the
+    // host's /proc), so the caller's (often a shim's -999) is not what the process keeps.
+    if let Some(adj) = o.oom_score_adj {
+        init::process::oom_score_adj(adj)?;
     }
+    let flags = target.flags(false);
+    setns_pidfd(&target.pidfd, flags).map_err(|errno| InitError::Sys {
+        step: format!(
+            "join namespaces {} of the container init through its pidfd",
+            target.names()
+        ),
+        errno,
+    })?;
+    let userns = flags.contains(CloneFlags::CLONE_NEWUSER);
     // Joined but not yet exec'd: with `sleep(MS)` the CVE-2019-5736 test attacks the
     // process's image in this window.
     crate::failpoint!("exec::joined");

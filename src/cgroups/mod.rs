@@ -5,6 +5,7 @@
 pub mod convert;
 pub mod ebpf;
 mod resources;
+mod signal;
 pub mod stats;
 
 use std::fs;
@@ -12,6 +13,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 pub use resources::{Controllers, DEFAULT_ALLOWED, apply};
+pub use signal::kill_all;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
@@ -198,6 +200,25 @@ impl Cgroups {
         Ok(cg)
     }
 
+    /// Refuses a cgroup that already holds processes, as runc does: berth would otherwise
+    /// count them as the container's, and signal and kill them with it.
+    pub fn check_empty(&self, cgroups_path: Option<&Path>) -> Result<(), CgroupError> {
+        for dir in &self.joined {
+            let n = pids(std::slice::from_ref(dir)).len();
+            if n > 0 {
+                let field = match cgroups_path {
+                    Some(p) => format!("linux.cgroupsPath {}", p.display()),
+                    None => "linux.cgroupsPath (default)".to_string(),
+                };
+                return Err(CgroupError::State(format!(
+                    "{field}: cgroup {} is not empty ({n} process(es) in it)",
+                    dir.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Makes the planned directories; the result lists the ones really made.
     pub fn make(self) -> Result<Cgroups, CgroupError> {
         let mut cg = Cgroups {
@@ -368,27 +389,6 @@ pub fn pids(dirs: &[PathBuf]) -> Vec<i32> {
     Vec::new()
 }
 
-/// Signals every process in the cgroup (thawing first so a frozen task can die).
-pub fn kill_all(dirs: &[PathBuf], sig: i32) {
-    if sig == libc::SIGKILL {
-        thaw(dirs);
-    }
-    for _ in 0..100 {
-        let pids = pids(dirs);
-        if pids.is_empty() {
-            return;
-        }
-        for p in &pids {
-            // SAFETY: plain kill(2).
-            unsafe { libc::kill(*p, sig) };
-        }
-        if sig != libc::SIGKILL {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-}
-
 /// The freezer file: v1's freezer.state wherever the host has it (on a hybrid host the
 /// cgroup2 directory also has cgroup.freeze, but v1 is what engines and `state` read).
 fn freezer(dirs: &[PathBuf]) -> Option<(PathBuf, bool)> {
@@ -407,12 +407,6 @@ pub fn is_frozen(dirs: &[PathBuf]) -> bool {
         }
         Some((p, false)) => fs::read_to_string(p).is_ok_and(|s| s.trim() == "1"),
         None => false,
-    }
-}
-
-fn thaw(dirs: &[PathBuf]) {
-    if let Some((p, v1)) = freezer(dirs) {
-        let _ = write(&p, if v1 { "THAWED" } else { "0" });
     }
 }
 

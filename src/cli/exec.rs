@@ -116,7 +116,9 @@ fn process(root: &std::path::Path, a: &Args) -> Result<Process, Error> {
             .set_additional_gids(Some(a.additional_gids.clone()));
     }
     if !a.cap.is_empty() {
-        let mut caps = p.capabilities().clone().unwrap_or_default();
+        // No capabilities in the config means none: --cap adds to empty sets (oci-spec's
+        // default would bring its own list).
+        let mut caps = p.capabilities().clone().unwrap_or_else(no_caps);
         for name in &a.cap {
             let c: Capability = serde_json::from_value(serde_json::json!(name))
                 .map_err(|_| msg(format!("--cap {name}: unknown capability")))?;
@@ -153,11 +155,8 @@ pub fn exec(root: &std::path::Path, a: &Args) -> Result<i32, Error> {
     let plan = berth::spec::process_plan(&p)?;
     // The exec'd process gets the container's seccomp profile.
     let st = berth::state::ContainerDir::new(root, &a.id)?.load()?;
-    let seccomp = match berth::spec::load(&st.bundle)?
-        .linux()
-        .as_ref()
-        .and_then(|l| l.seccomp().clone())
-    {
+    let spec = berth::spec::load(&st.bundle)?;
+    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().clone()) {
         Some(s) => Some(berth::spec::seccomp_plan(&s)?),
         None => None,
     };
@@ -169,6 +168,18 @@ pub fn exec(root: &std::path::Path, a: &Args) -> Result<i32, Error> {
         ignore_paused: a.ignore_paused,
         preserve_fds: a.preserve_fds,
         seccomp,
+        oom_score_adj: spec.process().as_ref().and_then(|p| p.oom_score_adj()),
     };
     berth::exec::exec(root, &a.id, &opts)
+}
+
+fn no_caps() -> oci_spec::runtime::LinuxCapabilities {
+    let mut c = oci_spec::runtime::LinuxCapabilities::default();
+    let empty = || Some(oci_spec::runtime::Capabilities::new());
+    c.set_bounding(empty());
+    c.set_effective(empty());
+    c.set_permitted(empty());
+    c.set_inheritable(empty());
+    c.set_ambient(empty());
+    c
 }

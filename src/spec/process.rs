@@ -31,7 +31,14 @@ pub(super) fn plan(p: &Process, _opts: &PlanOptions) -> Result<ProcessPlan, Spec
         ));
     }
     let caps = match p.capabilities() {
-        None => None,
+        // Absent means no capabilities in any set, as in runc: not "keep the runtime's".
+        None => Some(CapSets {
+            bounding: Default::default(),
+            effective: Default::default(),
+            permitted: Default::default(),
+            inheritable: Default::default(),
+            ambient: Default::default(),
+        }),
         Some(c) => {
             let set = |name: &str, s: &Option<Capabilities>| convert_caps(name, s);
             Some(CapSets {

@@ -13,6 +13,7 @@ mod faults;
 mod help;
 mod hooks;
 mod host_safety_mounts;
+mod host_safety_process;
 mod lifecycle;
 mod malformed;
 mod namespaces;
