@@ -359,7 +359,6 @@ pub fn placeholder_json(id: &str, status: Status) -> serde_json::Value {
         "bundle": "",
         "rootfs": "",
         "created": "",
-        "annotations": {},
         "owner": "",
     })
 }
@@ -367,17 +366,23 @@ pub fn placeholder_json(id: &str, status: Status) -> serde_json::Value {
 /// The OCI state document (runtime.md "State") in runc's shape.
 pub fn oci_state_json(st: &State, status: Status) -> serde_json::Value {
     let pid = if status == Status::Stopped { 0 } else { st.pid };
-    serde_json::json!({
-        "ociVersion": st.oci_version,
+    // runc's shape: its own spec version, annotations only when there are some.
+    let mut v = serde_json::json!({
+        "ociVersion": crate::spec::SPEC_VERSION,
         "id": st.id,
         "pid": pid,
         "status": status.as_str(),
         "bundle": st.bundle,
         "rootfs": st.rootfs,
         "created": st.created,
-        "annotations": st.annotations,
-        "owner": "",
-    })
+    });
+    if let Some(o) = v.as_object_mut() {
+        if !st.annotations.is_empty() {
+            o.insert("annotations".into(), serde_json::json!(st.annotations));
+        }
+        o.insert("owner".into(), serde_json::json!(""));
+    }
+    v
 }
 
 #[cfg(test)]

@@ -53,16 +53,10 @@ pub fn exec(root: &std::path::Path, a: &Args) -> Result<i32, Error> {
     Ok(0)
 }
 
-/// runc's list row: annotations only when there are some, and the owner named after the
-/// user owning the container's state directory (runc's `state` leaves it empty).
+/// runc's list row: the owner named after the user owning the container's state
+/// directory (runc's `state` leaves it empty).
 fn runc_list_row(row: &mut Value, dir: &Path) {
     if let Some(o) = row.as_object_mut() {
-        if o.get("annotations")
-            .and_then(Value::as_object)
-            .is_some_and(|a| a.is_empty())
-        {
-            o.shift_remove("annotations");
-        }
         let owner = dir
             .metadata()
             .map(|m| user_name(m.uid()))

@@ -44,16 +44,21 @@ pub struct Plan {
 
 /// A compiled seccomp profile and where its notification listener goes.
 impl Plan {
-    /// The OCI state (runtime.md "State") hooks and the seccomp agent receive.
+    /// The OCI state (runtime.md "State") hooks and the seccomp agent receive, in runc's
+    /// shape: the runtime's own spec version (the state complies with what the runtime
+    /// implements, not with the config's version), annotations only when there are some.
     pub fn state(&self, pid: i32, status: &str) -> serde_json::Value {
-        serde_json::json!({
-            "ociVersion": self.oci_version,
+        let mut v = serde_json::json!({
+            "ociVersion": super::SPEC_VERSION,
             "id": self.id,
             "status": status,
             "pid": pid,
             "bundle": self.bundle,
-            "annotations": self.annotations,
-        })
+        });
+        if !self.annotations.is_empty() {
+            v["annotations"] = serde_json::json!(self.annotations);
+        }
+        v
     }
 }
 

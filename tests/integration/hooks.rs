@@ -115,7 +115,7 @@ fn every_hook_runs_in_order_with_the_state_on_stdin() {
             "{kind}: pid is the container's init"
         );
         assert_eq!(h["bundle"], env.bundle.to_str().unwrap(), "{kind}");
-        assert_eq!(h["ociVersion"], "1.0.2", "{kind}");
+        assert_eq!(h["ociVersion"], berth::spec::SPEC_VERSION, "{kind}");
         assert_eq!(h["annotations"]["org.example/hooks"], "yes", "{kind}");
     }
     assert_eq!(env.read_out("process-ran"), "", "process ran during create");

@@ -60,11 +60,25 @@ fn runtimes() -> [String; 2] {
 #[test]
 fn podman_without_network_serves_redis_postgres_and_nginx_on_localhost() {
     for rt in runtimes() {
-        let Some(p) = Podman::start_with(&rt) else { return };
+        let Some(p) = Podman::start_with(&rt) else {
+            return;
+        };
         let tar = debian_image().to_str().unwrap();
-        ok(&p.run_for(&["load", "-i", tar], SERVICE_LIMIT), "podman load");
+        ok(
+            &p.run_for(&["load", "-i", tar], SERVICE_LIMIT),
+            "podman load",
+        );
         let o = p.run_for(
-            &["run", "--rm", "--network", "none", DEBIAN, "bash", "-c", SCRIPT],
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                DEBIAN,
+                "bash",
+                "-c",
+                SCRIPT,
+            ],
             SERVICE_LIMIT,
         );
         assert_eq!(o.stdout, WANT, "podman --runtime {rt}: stderr {}", o.stderr);
@@ -80,7 +94,11 @@ fn ctr_run_serves_redis_postgres_and_nginx_on_localhost() {
     for rt in runtimes() {
         let id = unique("svc");
         let o = c.run_with(&rt, DEBIAN, &id, &["bash", "-c", SCRIPT], SERVICE_LIMIT);
-        assert_eq!(o.stdout, WANT, "ctr --runc-binary {rt}: stderr {}", o.stderr);
+        assert_eq!(
+            o.stdout, WANT,
+            "ctr --runc-binary {rt}: stderr {}",
+            o.stderr
+        );
         assert_eq!(o.code, 0, "ctr --runc-binary {rt}: {}", o.stderr);
     }
 }
