@@ -511,8 +511,15 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<(), Error> {
         cgroups::kill_all(&st.cgroup_joined, sig);
         return Ok(());
     }
-    if state::status(&dir, &st) == Status::Stopped {
+    let status = state::status(&dir, &st);
+    if status == Status::Stopped {
         return Err(Error::NotRunning(id.to_string()));
+    }
+    // SIGKILL to an init that is not pid 1 of its own pid namespace takes nothing else
+    // with it (pid_namespaces(7)): the whole cgroup goes, as runc does.
+    if sig == libc::SIGKILL && !is_pid_namespace_init(st.pid) {
+        cgroups::kill_all(&st.cgroup_joined, sig);
+        return Ok(());
     }
     let pidfd = pidfd_for(&st).ok_or_else(|| Error::NotRunning(id.to_string()))?;
     match send_signal(&pidfd, sig) {
@@ -525,7 +532,22 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<(), Error> {
             )));
         }
     }
+    // A frozen task takes SIGKILL only once thawed (cgroup v1): thaw for SIGKILL alone,
+    // as runc, so `podman kill` / `ctr task kill -9` of a paused container end it.
+    if status == Status::Paused && sig == libc::SIGKILL {
+        cgroups::set_frozen(&st.cgroup_joined, false)?;
+    }
     Ok(())
+}
+
+/// Whether `pid` is pid 1 of a pid namespace of its own (the last NSpid entry is 1).
+fn is_pid_namespace_init(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .and_then(|l| l.split_whitespace().last())
+            == Some("1")
+    })
 }
 
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {

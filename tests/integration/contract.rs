@@ -237,3 +237,42 @@ fn cve_2024_21626_runtime_hooks_see_no_caller_fd() {
         );
     }
 }
+
+/// Without a pid namespace of its own, SIGKILL to the init leaves its children alive unless
+/// the runtime kills the whole cgroup, as runc 1.2+ does (Container.Signal): newer runc wins
+/// here, since shims rely on it; Debian's runc 1.1.5 leaves the children, so only berth is
+/// checked.
+#[test]
+fn sigkill_reaches_every_process_of_a_container_sharing_the_pid_namespace() {
+    let mut env = Env::new(&["sh", "-c", "sleep 600 & sleep 600 & wait"]);
+    env.set(
+        "/linux/namespaces",
+        json!([{"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "network"}]),
+    );
+    let [side, _runc] = Side::both(&env);
+    {
+        let b = env.bundle.to_str().unwrap();
+        side.cmd(&["create", "--bundle", b, "ID"]).ok();
+        side.cmd(&["start", "ID"]).ok();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let before = side.cmd(&["ps", "--format", "json", "ID"]);
+        let n: Vec<i32> = serde_json::from_str(&before.stdout).unwrap();
+        assert!(n.len() >= 3, "{}: {n:?}", side.bin);
+        side.cmd(&["kill", "ID", "KILL"]).ok();
+        let start = std::time::Instant::now();
+        loop {
+            let o = side.cmd(&["ps", "--format", "json", "ID"]);
+            let left: Option<Vec<i32>> = serde_json::from_str(&o.stdout).unwrap_or(None);
+            if left.unwrap_or_default().is_empty() {
+                break;
+            }
+            assert!(
+                start.elapsed().as_secs() < 10,
+                "{}: processes left after kill KILL: {}",
+                side.bin,
+                o.stdout
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}

@@ -147,7 +147,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     }
 
     /// Waits until `ctr task ls` shows the task with `status`.
-    fn wait_status(&self, id: &str, status: &str) {
+    pub(super) fn wait_status(&self, id: &str, status: &str) {
         let start = Instant::now();
         loop {
             let o = self.ctr(&["task", "ls"]);

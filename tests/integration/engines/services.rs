@@ -102,3 +102,67 @@ fn ctr_run_serves_redis_postgres_and_nginx_on_localhost() {
         assert_eq!(o.code, 0, "ctr --runc-binary {rt}: {}", o.stderr);
     }
 }
+
+/// `podman kill -s KILL` of a paused container ends it at once (the runtime must deliver
+/// SIGKILL to frozen tasks and thaw them), with exit code 137, for berth as for runc.
+#[test]
+fn podman_kill_of_a_paused_container() {
+    for rt in runtimes() {
+        let Some(p) = Podman::start_with(&rt) else {
+            return;
+        };
+        let name = unique("paused");
+        ok(
+            &p.run(&["run", "-d", "--name", &name, super::IMAGE, "sleep", "600"]),
+            "podman run -d",
+        );
+        ok(&p.run(&["pause", &name]), "podman pause");
+        let start = std::time::Instant::now();
+        ok(&p.run(&["kill", "-s", "KILL", &name]), "podman kill");
+        let o = p.run(&["wait", &name]);
+        assert_eq!(
+            o.stdout.trim(),
+            "137",
+            "podman --runtime {rt}: {}",
+            o.stderr
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "podman --runtime {rt}: kill of a paused container took {:?}",
+            start.elapsed()
+        );
+        ok(&p.run(&["rm", "-f", &name]), "podman rm");
+    }
+}
+
+/// `ctr task kill -s SIGKILL` of a paused task, for berth as for runc.
+#[test]
+fn ctr_kill_of_a_paused_task() {
+    let Some(c) = Containerd::start() else { return };
+    for rt in runtimes() {
+        let id = unique("paused");
+        ok(
+            &c.ctr(&[
+                "run",
+                "-d",
+                "--runc-binary",
+                &rt,
+                super::IMAGE,
+                &id,
+                "sleep",
+                "600",
+            ]),
+            "ctr run -d",
+        );
+        c.wait_status(&id, "RUNNING");
+        ok(&c.ctr(&["task", "pause", &id]), "ctr task pause");
+        c.wait_status(&id, "PAUSED");
+        ok(
+            &c.ctr(&["task", "kill", "-s", "SIGKILL", &id]),
+            "ctr task kill -s SIGKILL",
+        );
+        c.wait_status(&id, "STOPPED");
+        ok(&c.ctr(&["task", "rm", &id]), "ctr task rm");
+        ok(&c.ctr(&["containers", "rm", &id]), "ctr containers rm");
+    }
+}
