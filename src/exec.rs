@@ -39,6 +39,9 @@ struct Target {
     /// (flag, name) of each namespace to join, user first (setns through a pidfd orders
     /// them itself; the order only matters for the messages).
     nss: Vec<(CloneFlags, &'static str)>,
+    /// The init's root directory when the container shares our mount namespace (it runs
+    /// chrooted): the exec'd process is chrooted there too, never left at the host's `/`.
+    chroot: Option<OwnedFd>,
 }
 
 impl Target {
@@ -91,11 +94,26 @@ fn container_namespaces(id: &str, st: &state::State) -> Result<Target, Error> {
             nss.push((flag, name));
         }
     }
+    let shares_mounts = !nss.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWNS);
+    let chroot = if shares_mounts {
+        let path = format!("/proc/{}/root", st.pid);
+        let fd = nix::fcntl::open(
+            path.as_str(),
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| Error::Msg(format!("cannot exec in container {id}: open {path}: {e}")))?;
+        Some(fd)
+    } else {
+        None
+    };
     // The links were read by pid: the init must still be the same process after reading them.
     if !state::is_alive(st) {
         return Err(gone(id, st.pid));
     }
-    Ok(Target { pidfd, nss })
+    Ok(Target { pidfd, nss, chroot })
 }
 
 /// setns(pidfd, flags): all of `flags` at once, from the process behind the pidfd.
@@ -299,6 +317,9 @@ fn setup(
         ),
         errno,
     })?;
+    if let Some(root) = &target.chroot {
+        enter_root(root)?;
+    }
     let userns = flags.contains(CloneFlags::CLONE_NEWUSER);
     // Joined but not yet exec'd: with `sleep(MS)` the CVE-2019-5736 test attacks the
     // process's image in this window.
@@ -323,4 +344,15 @@ fn setup(
     }
     crate::failpoint!("exec::execve");
     Err(init::process::exec(&exe, &o.process))
+}
+
+/// chroot into the directory `root` refers to (the chrooted init's root).
+fn enter_root(root: &OwnedFd) -> Result<(), InitError> {
+    let sys = |step: &str| {
+        let step = step.to_string();
+        move |errno| InitError::Sys { step, errno }
+    };
+    nix::unistd::fchdir(root).map_err(sys("fchdir to the container's root"))?;
+    nix::unistd::chroot(".").map_err(sys("chroot to the container's root"))?;
+    nix::unistd::chdir("/").map_err(sys("chdir /"))
 }

@@ -316,3 +316,23 @@ fn cve_2024_21626_hook_sees_no_caller_fd() {
         "control: fd 7 not passed on: {got:?}"
     );
 }
+
+/// `exec` into a container that shares the caller's mount namespace (and so runs chrooted)
+/// is chrooted into the same root: the exec'd process never sees the host's `/`.
+#[test]
+fn exec_into_a_chrooted_container_is_chrooted_too() {
+    let mut env = Env::new(&["sleep", "30"]);
+    let rootfs = env.private_rootfs();
+    std::fs::write(rootfs.join("marker"), "inside-the-rootfs\n").unwrap();
+    env.set("/root", json!({"path": rootfs, "readonly": false}));
+    let ns = namespaces_without_mount(&env, None);
+    env.set("/linux/namespaces", ns);
+    env.set("/mounts", json!([]));
+    env.set("/linux/maskedPaths", json!([]));
+    env.set("/linux/readonlyPaths", json!([]));
+    let id = env.start_detached();
+    let out = env.berth(&["exec", &id, "sh", "-c", "cat /marker; pwd"]);
+    env.berth(&["delete", "--force", &id]).ok();
+    out.ok();
+    assert_eq!(out.stdout, "inside-the-rootfs\n/\n");
+}
