@@ -179,6 +179,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     let console = match &opts.console_socket {
         Some(p) => Some(UnixStream::connect(p).map_err(io_err("connect to console socket", p))?),
         None if opts.internal_console && plan.process.terminal => {
+            have_a_terminal()?;
             let (rx, tx) =
                 UnixStream::pair().map_err(io_err("console socketpair", Path::new("-")))?;
             console_rx = Some(rx);
@@ -538,6 +539,22 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<(), Error> {
         cgroups::set_frozen(&st.cgroup_joined, false)?;
     }
     Ok(())
+}
+
+/// `run` relays the container's pty to the caller's terminal: without one (no tty on
+/// stdio, no controlling terminal) it would wait for input that never comes, so it fails at
+/// once, as runc does.
+fn have_a_terminal() -> Result<(), Error> {
+    // SAFETY: isatty on the standard fds only reads their state.
+    if (0..3).any(|fd| unsafe { libc::isatty(fd) } == 1) {
+        return Ok(());
+    }
+    std::fs::File::open("/dev/tty").map(drop).map_err(|e| {
+        Error::Msg(format!(
+            "config.json: process.terminal: no --console-socket and no terminal to relay \
+             the container's pty to (stdin, stdout and stderr are not terminals; /dev/tty: {e})"
+        ))
+    })
 }
 
 /// Whether `pid` is pid 1 of a pid namespace of its own (the last NSpid entry is 1).

@@ -276,3 +276,28 @@ fn sigkill_reaches_every_process_of_a_container_sharing_the_pid_namespace() {
         }
     }
 }
+
+/// `run` of a terminal config with no console socket and no terminal anywhere fails at
+/// once, like runc, and leaves nothing behind (it used to wait for input forever).
+#[test]
+fn run_with_a_terminal_but_no_tty_fails_at_once() {
+    let mut env = Env::new(&["echo", "hi"]);
+    env.set("/process/terminal", json!(true));
+    // setsid: no controlling terminal, whatever the test runner has.
+    let sides = Side::both(&env);
+    for side in &sides {
+        let b = env.bundle.to_str().unwrap();
+        let out = run_cmd(
+            std::process::Command::new("setsid")
+                .arg(side.bin)
+                .arg("--root")
+                .arg(&side.root)
+                .args(["run", "--bundle", b, &side.id]),
+            std::time::Duration::from_secs(20),
+        );
+        assert_eq!(out.code, 1, "{}: {}{}", side.bin, out.stdout, out.stderr);
+    }
+    let id = sides[0].id.clone();
+    drop(sides);
+    env.assert_clean(&id);
+}

@@ -219,16 +219,20 @@ fn run_failure_leaves_nothing() {
         .fails_with(&["no-such-program", "executable file not found"]);
 }
 
-/// `berth run` of a terminal process with stdin from `input` (not a terminal here).
+/// `berth run` of a terminal process from a terminal (script(1) gives it one) that types
+/// `input`: without any terminal berth refuses, as runc does.
 fn run_tty(env: &Env, input: &str) -> Out {
     env.write_config();
     let id = env.id();
     let stdin = env.tmp.path().join("stdin");
     std::fs::write(&stdin, input).unwrap();
-    let mut c = std::process::Command::new(BIN);
-    c.arg("--root")
-        .arg(&env.root)
-        .args(["run", "--bundle", env.bundle.to_str().unwrap(), &id]);
+    let cmd = format!(
+        "{BIN} --root {} run --bundle {} {id}",
+        env.root.display(),
+        env.bundle.display()
+    );
+    let mut c = std::process::Command::new("script");
+    c.args(["-qefc", &cmd, "/dev/null"]);
     let out = run_cmd_stdin(&mut c, std::fs::File::open(&stdin).unwrap());
     env.assert_clean(&id);
     out
