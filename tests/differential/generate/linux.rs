@@ -1,0 +1,192 @@
+//! config-linux: namespaces, sysctls, hostname and domainname, masked and readonly paths,
+//! the read-only root.
+
+use serde_json::json;
+
+use super::{namespaces as ns_list, with_userns};
+use crate::scenario::{Rootfs, Scenario};
+
+const OPTIONAL: [&str; 5] = ["pid", "network", "ipc", "uts", "cgroup"];
+
+/// Every subset of the optional namespaces, with and without a user namespace.
+pub fn namespaces() -> Vec<Scenario> {
+    let mut v = Vec::new();
+    for mask in 0..(1u32 << OPTIONAL.len()) {
+        let chosen: Vec<&str> = (0..OPTIONAL.len())
+            .filter(|i| mask & (1 << i) != 0)
+            .map(|i| OPTIONAL[i])
+            .collect();
+        for user in [false, true] {
+            let mut all = chosen.clone();
+            if user {
+                all.push("user");
+            }
+            let name = if all.is_empty() {
+                "none".to_string()
+            } else {
+                all.iter().map(|n| short(n)).collect::<Vec<_>>().join("+")
+            };
+            let mut s = Scenario::new(format!("ns/{name}")).set("/linux/namespaces", ns_list(&all));
+            if !chosen.contains(&"uts") {
+                s = s.unset("/hostname");
+            }
+            if user {
+                s = with_userns(s);
+            }
+            v.push(s);
+        }
+    }
+    v
+}
+
+fn short(n: &str) -> &str {
+    if n == "network" { "net" } else { n }
+}
+
+pub fn sysctls() -> Vec<Scenario> {
+    let cases: [(&str, &str, &str, &str); 8] = [
+        (
+            "ip-forward",
+            "net.ipv4.ip_forward",
+            "1",
+            "/proc/sys/net/ipv4/ip_forward",
+        ),
+        (
+            "somaxconn",
+            "net.core.somaxconn",
+            "1234",
+            "/proc/sys/net/core/somaxconn",
+        ),
+        (
+            "ping-range",
+            "net.ipv4.ping_group_range",
+            "0 2147483647",
+            "/proc/sys/net/ipv4/ping_group_range",
+        ),
+        (
+            "shmmax",
+            "kernel.shmmax",
+            "123456789",
+            "/proc/sys/kernel/shmmax",
+        ),
+        ("msgmax", "kernel.msgmax", "4096", "/proc/sys/kernel/msgmax"),
+        (
+            "mqueue",
+            "fs.mqueue.msg_max",
+            "20",
+            "/proc/sys/fs/mqueue/msg_max",
+        ),
+        (
+            "domainname",
+            "kernel.domainname",
+            "sysctl.example",
+            "/proc/sys/kernel/domainname",
+        ),
+        (
+            "unknown",
+            "kernel.no_such_knob",
+            "1",
+            "/proc/sys/kernel/no_such_knob",
+        ),
+    ];
+    let mut v = Vec::new();
+    for (name, key, val, file) in cases {
+        let extra = format!("o sysctl; cat {file} 2>&1");
+        v.push(
+            Scenario::new(format!("sysctl/{name}"))
+                .set("/linux/sysctl", json!({ key: val }))
+                .extra(&extra),
+        );
+    }
+    // Namespaced sysctls without their namespace: the runtime must refuse them.
+    for (name, key, drop) in [
+        ("net-without-netns", "net.ipv4.ip_forward", "network"),
+        ("ipc-without-ipcns", "kernel.shmmax", "ipc"),
+        ("uts-without-utsns", "kernel.domainname", "uts"),
+    ] {
+        let keep: Vec<&str> = ["pid", "network", "ipc", "uts", "cgroup"]
+            .into_iter()
+            .filter(|n| *n != drop)
+            .collect();
+        let mut s = Scenario::new(format!("sysctl/{name}"))
+            .set("/linux/sysctl", json!({ key: "1" }))
+            .set("/linux/namespaces", ns_list(&keep));
+        if drop == "uts" {
+            s = s.unset("/hostname");
+        }
+        v.push(s);
+    }
+    v
+}
+
+pub fn hostnames() -> Vec<Scenario> {
+    let mut v = Vec::new();
+    let names = [
+        ("absent", None),
+        ("empty", Some("")),
+        ("set", Some("box-1")),
+    ];
+    let domains = [("nodomain", None), ("domain", Some("example.org"))];
+    for (hn, h) in names {
+        for (dn, d) in domains {
+            let mut s = Scenario::new(format!("host/{hn}-{dn}"));
+            s = match h {
+                None => s.unset("/hostname"),
+                Some(h) => s.set("/hostname", json!(h)),
+            };
+            if let Some(d) = d {
+                s = s.set("/domainname", json!(d));
+            }
+            v.push(s);
+        }
+    }
+    let no_uts = ns_list(&["pid", "network", "ipc", "cgroup"]);
+    v.push(Scenario::new("host/hostname-without-uts").set("/linux/namespaces", no_uts.clone()));
+    v.push(
+        Scenario::new("host/domainname-without-uts")
+            .unset("/hostname")
+            .set("/domainname", json!("example.org"))
+            .set("/linux/namespaces", no_uts),
+    );
+    v
+}
+
+/// maskedPaths, readonlyPaths and root.readonly.
+pub fn paths() -> Vec<Scenario> {
+    let masked = [
+        ("default", None),
+        ("none", Some(json!([]))),
+        ("file", Some(json!(["/proc/cpuinfo"]))),
+        ("dir", Some(json!(["/sys/kernel", "/proc/sys/kernel"]))),
+        ("missing", Some(json!(["/no/such/path"]))),
+    ];
+    let readonly = [
+        ("default", None),
+        ("none", Some(json!([]))),
+        ("tmp", Some(json!(["/tmp", "/proc/sys"]))),
+        ("missing", Some(json!(["/no/such/path"]))),
+    ];
+    let mut v = Vec::new();
+    for (mn, m) in &masked {
+        for (rn, r) in &readonly {
+            let mut s = Scenario::new(format!("paths/masked-{mn}-readonly-{rn}"))
+                .extra("o masked; cat /proc/cpuinfo 2>&1 | head -1; ls /sys/kernel 2>&1 | head -1");
+            if let Some(m) = m {
+                s = s.set("/linux/maskedPaths", m.clone());
+            }
+            if let Some(r) = r {
+                s = s.set("/linux/readonlyPaths", r.clone());
+            }
+            v.push(s);
+        }
+    }
+    for ro in [false, true] {
+        v.push(
+            Scenario::new(format!("paths/root-readonly-{ro}"))
+                .set("/root/readonly", json!(ro))
+                .rootfs(Rootfs::Private("base"))
+                .extra("o write; touch /tmp/x && echo tmp ok; touch /etc/x 2>&1; rm -f /etc/x"),
+        );
+    }
+    v
+}
