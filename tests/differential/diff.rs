@@ -21,25 +21,34 @@ pub fn pairs(a: &Obs, b: &Obs) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// The observation's lines that only one side printed, runc's as `-`, berth's as `+`,
-/// each in its own order; lines both printed are left out unless the order alone differs.
+/// A line diff (longest common subsequence; observations are short): `-` runc's lines
+/// berth lacks, `+` berth's lines runc lacks, each at its place, so a moved line shows too.
 pub fn render(key: &str, runc: &str, berth: &str) -> String {
-    let ra: Vec<&str> = runc.lines().collect();
-    let rb: Vec<&str> = berth.lines().collect();
+    let a: Vec<&str> = runc.lines().collect();
+    let b: Vec<&str> = berth.lines().collect();
     let mut out = format!("--- observation `{key}` differs (- runc, + berth)\n");
-    let only_a: Vec<&&str> = ra.iter().filter(|l| !rb.contains(l)).collect();
-    let only_b: Vec<&&str> = rb.iter().filter(|l| !ra.contains(l)).collect();
-    if only_a.is_empty() && only_b.is_empty() {
-        out.push_str("  same lines, different order or count:\n");
-        ra.iter().for_each(|l| out.push_str(&format!("  - {l}\n")));
-        rb.iter().for_each(|l| out.push_str(&format!("  + {l}\n")));
-        return out;
+    // lcs[i][j]: length of the common subsequence of a[i..] and b[j..].
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
     }
-    only_a
-        .iter()
-        .for_each(|l| out.push_str(&format!("  - {l}\n")));
-    only_b
-        .iter()
-        .for_each(|l| out.push_str(&format!("  + {l}\n")));
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            (i, j) = (i + 1, j + 1);
+        } else if j == b.len() || (i < a.len() && lcs[i + 1][j] >= lcs[i][j + 1]) {
+            out.push_str(&format!("  - {}\n", a[i]));
+            i += 1;
+        } else {
+            out.push_str(&format!("  + {}\n", b[j]));
+            j += 1;
+        }
+    }
     out
 }

@@ -7,6 +7,7 @@
 //! this run but saw no difference in any of them is reported as gone, so the list stays
 //! honest: fix berth, then delete the line.
 
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 pub struct Entry {
@@ -51,9 +52,15 @@ impl Known {
         Known { entries, tallies }
     }
 
-    /// Sets aside what the entries matching `name` and `observation` explain, recording
-    /// which of them saw a difference; returns what is left to compare of each side.
-    pub fn filter(&self, name: &str, observation: &str, a: &str, b: &str) -> (String, String) {
+    /// Sets aside what the entries matching `name` and `observation` explain, adding to
+    /// `seen` those that saw a difference; returns what is left to compare of each side.
+    pub fn filter(
+        &self,
+        name: &str,
+        observation: &str,
+        (a, b): (&str, &str),
+        seen: &mut BTreeSet<usize>,
+    ) -> (String, String) {
         let (mut a, mut b) = (a.to_string(), b.to_string());
         let hits: Vec<usize> = self
             .matching(name)
@@ -63,12 +70,22 @@ impl Known {
             let e = &self.entries[i];
             let (ka, ra) = split(&a, e);
             let (kb, rb) = split(&b, e);
-            if ra != rb {
-                self.tallies.lock().unwrap()[i].seen += 1;
-                (a, b) = (ka, kb);
+            // Seen: the lines it takes differ, or only their place among the others does.
+            let moved = ka == kb && marked(&a, e) != marked(&b, e);
+            if ra != rb || moved {
+                seen.insert(i);
             }
+            (a, b) = (ka, kb);
         }
         (a, b)
+    }
+
+    /// Records the entries one scenario saw (each once, however many observations).
+    pub fn saw(&self, seen: &BTreeSet<usize>) {
+        let mut t = self.tallies.lock().unwrap();
+        for &i in seen {
+            t[i].seen += 1;
+        }
     }
 
     /// Records that scenario `name` ran, for every entry whose glob matches it.
@@ -158,4 +175,10 @@ fn split(text: &str, e: &Entry) -> (String, String) {
         to.push('\n');
     }
     (keep, taken)
+}
+
+/// `text` with the lines `e` takes replaced by a marker: where they stand, not what they say.
+fn marked(text: &str, e: &Entry) -> String {
+    let lines = text.lines().map(|l| if e.takes(l) { "<taken>" } else { l });
+    lines.collect::<Vec<_>>().join("\n")
 }

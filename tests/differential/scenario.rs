@@ -224,15 +224,17 @@ pub fn check(s: &Scenario, known: &Known) -> Result<(), libtest_mimic::Failed> {
         show(&s.name, &expected, &got);
     }
     let mut report = String::new();
+    let mut seen = std::collections::BTreeSet::new();
     for (key, a, b) in crate::diff::pairs(&expected, &got) {
         if a == b {
             continue;
         }
-        let (a, b) = known.filter(&s.name, &key, &a, &b);
+        let (a, b) = known.filter(&s.name, &key, (&a, &b), &mut seen);
         if a != b {
             report.push_str(&crate::diff::render(&key, &a, &b));
         }
     }
+    known.saw(&seen);
     if report.is_empty() {
         Ok(())
     } else {
