@@ -200,25 +200,30 @@ pub fn leftover(ctx: &Ctx) -> String {
 
 /// Hierarchies holding `berth-diff/ID` below this process's own cgroup.
 fn cgroups_left(id: &str) -> Vec<String> {
+    own_cgroups()
+        .into_iter()
+        .filter(|(_, dir)| dir.join("berth-diff").join(id).exists())
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// (hierarchy name, this process's cgroup directory in it) for every hierarchy.
+pub fn own_cgroups() -> Vec<(String, std::path::PathBuf)> {
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let mut left = Vec::new();
+    let mut v = Vec::new();
     for line in own.lines() {
         let mut f = line.splitn(3, ':');
         let (_, ctrls, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
-        let dir = match ctrls {
+        let name = match ctrls {
             "" => "unified".to_string(),
             c => c.trim_start_matches("name=").to_string(),
         };
-        let p = std::path::Path::new("/sys/fs/cgroup")
-            .join(&dir)
-            .join(path.trim_start_matches('/'))
-            .join("berth-diff")
-            .join(id);
-        if p.exists() {
-            left.push(dir);
-        }
+        let dir = std::path::Path::new("/sys/fs/cgroup")
+            .join(&name)
+            .join(path.trim_start_matches('/'));
+        v.push((name, dir));
     }
-    left
+    v
 }
 
 /// Whatever the flow left is force-deleted (pass or fail), so no container outlives its

@@ -30,11 +30,16 @@ fn main() -> std::process::ExitCode {
     let known = Arc::new(known::Known::load());
     let scenarios = generate::all();
     assert_unique(&scenarios);
+    let missing = missing_prerequisite();
+    if let Some(why) = &missing {
+        eprintln!("differential: every scenario ignored: {why}");
+    }
     let trials = scenarios
         .into_iter()
         .map(|s| {
             let k = Arc::clone(&known);
             Trial::test(s.name.clone(), move || scenario::check(&s, &k))
+                .with_ignored_flag(missing.is_some())
         })
         .collect();
     let start = Instant::now();
@@ -57,4 +62,20 @@ fn assert_unique(s: &[scenario::Scenario]) {
     for w in names.windows(2) {
         assert_ne!(w[0], w[1], "two scenarios are named {}", w[0]);
     }
+}
+
+/// The oracle and root are needed; without them every scenario is ignored (and says why)
+/// rather than failed, like a test that needs hardware the machine lacks.
+fn missing_prerequisite() -> Option<String> {
+    let runc = runtime::RUNTIMES[0].bin;
+    if !std::path::Path::new(runc).exists() {
+        return Some(format!(
+            "the oracle {runc} is not installed (apt-get install runc)"
+        ));
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root: the scenarios start real containers".into());
+    }
+    None
 }

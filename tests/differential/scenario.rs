@@ -194,6 +194,11 @@ pub fn observe(s: &Scenario, rt: &'static Runtime) -> Obs {
     let mut obs = flows::run(s, &ctx);
     obs.extend(flows::outputs(&ctx));
     flows::cleanup(&ctx);
+    // After `delete --force` nothing may remain, whatever the other runtime does.
+    let left = flows::leftover(&ctx);
+    if !left.is_empty() {
+        obs.push(("after-cleanup".into(), left));
+    }
     let _ = std::fs::remove_dir_all(&ctx.dir);
     obs
 }
@@ -224,6 +229,13 @@ pub fn check(s: &Scenario, known: &Known) -> Result<(), libtest_mimic::Failed> {
         show(&s.name, &expected, &got);
     }
     let mut report = String::new();
+    for (rt, obs) in [("runc", &expected), ("berth", &got)] {
+        if let Some((_, left)) = obs.iter().find(|(k, _)| k == "after-cleanup") {
+            report.push_str(&format!(
+                "--- {rt} left this behind after delete --force:\n{left}\n"
+            ));
+        }
+    }
     let mut seen = std::collections::BTreeSet::new();
     for (key, a, b) in crate::diff::pairs(&expected, &got) {
         if a == b {

@@ -25,6 +25,11 @@ pub fn remove() {
     if let Some(base) = scratch_if_made() {
         let _ = std::fs::remove_dir_all(base);
     }
+    // The per-container cgroups are gone after each delete; their common parent, made by
+    // the runtimes, goes too (rmdir: only if empty, so nothing of anyone else is touched).
+    for (_, dir) in crate::flows::own_cgroups() {
+        let _ = std::fs::remove_dir(dir.join("berth-diff"));
+    }
 }
 
 fn scratch_if_made() -> Option<PathBuf> {
