@@ -31,6 +31,8 @@ impl Entry {
 
 #[derive(Default, Clone, Copy)]
 struct Tally {
+    /// Scenarios of the whole generated set the glob matches.
+    total: usize,
     applied: usize,
     seen: usize,
 }
@@ -101,7 +103,17 @@ impl Known {
         (0..self.entries.len()).filter(move |&i| glob(&self.entries[i].glob, name))
     }
 
-    /// The end-of-run account: how often each entry was seen, and entries now gone.
+    /// Counts, for every entry, the scenarios of the whole set it matches, so a filtered
+    /// run can tell "gone" from "not run".
+    pub fn count(&self, names: &[&str]) {
+        let mut t = self.tallies.lock().unwrap();
+        for (i, e) in self.entries.iter().enumerate() {
+            t[i].total = names.iter().filter(|n| glob(&e.glob, n)).count();
+        }
+    }
+
+    /// The end-of-run account: how often each entry was seen, and entries now gone (unseen
+    /// although every scenario it matches ran).
     pub fn report(&self) {
         let t = self.tallies.lock().unwrap();
         let mut gone = 0;
@@ -110,7 +122,10 @@ impl Known {
             if t.applied == 0 {
                 continue;
             }
-            let verdict = if t.seen == 0 {
+            let verdict = if t.seen == 0 && t.applied < t.total {
+                let (a, n) = (t.applied, t.total);
+                format!("not seen in the {a} of its {n} scenarios that ran")
+            } else if t.seen == 0 {
                 gone += 1;
                 "NO LONGER OCCURS: remove the line".to_string()
             } else {

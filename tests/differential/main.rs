@@ -30,6 +30,12 @@ fn main() -> std::process::ExitCode {
     let known = Arc::new(known::Known::load());
     let scenarios = generate::all();
     assert_unique(&scenarios);
+    known.count(
+        &scenarios
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
+    );
     let missing = missing_prerequisite();
     if let Some(why) = &missing {
         eprintln!("differential: every scenario ignored: {why}");
