@@ -52,6 +52,14 @@ fn main() -> std::process::ExitCode {
     let conclusion = libtest_mimic::run(&args, trials);
     if !args.list {
         known.report();
+        let mut neither = scenario::NEITHER_RAN.lock().unwrap().clone();
+        neither.sort();
+        eprintln!(
+            "{} scenario(s) where no container ran under either runtime (same exit code and \
+             leftovers compared): {}",
+            neither.len(),
+            neither.join(" ")
+        );
         eprintln!(
             "differential run took {:.1} s",
             start.elapsed().as_secs_f64()

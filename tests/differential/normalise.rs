@@ -125,6 +125,11 @@ fn sorted(v: Value) -> Value {
 /// A runtime's stderr: empty stays empty; an error from the runtime itself is "fails",
 /// since each runtime words its errors its own way (exit codes are compared separately).
 pub fn runtime_stderr(code: i32, text: &str, subst: &Subst) -> String {
+    // DIFFERENTIAL_RAW_ERRORS=1 keeps the wording, for finding out why a scenario fails.
+    let raw = std::env::var_os("DIFFERENTIAL_RAW_ERRORS").is_some();
+    if raw {
+        return subst.apply(text);
+    }
     if code != 0 && !text.trim().is_empty() {
         return "fails\n".into();
     }

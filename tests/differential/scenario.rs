@@ -69,6 +69,10 @@ pub type Obs = Vec<(String, String)>;
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
+/// Scenarios whose container ran under neither runtime (both refused or failed alike):
+/// listed at the end, so agreement on an error is visible as such.
+pub static NEITHER_RAN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
 impl Scenario {
     pub fn new(name: impl Into<String>) -> Scenario {
         Scenario {
@@ -225,6 +229,10 @@ pub fn check(s: &Scenario, known: &Known) -> Result<(), libtest_mimic::Failed> {
     let expected = observe(s, runc);
     let got = observe(s, berth);
     known.ran(&s.name);
+    let ran = |o: &Obs| o.iter().any(|(k, _)| k.starts_with("proc."));
+    if !ran(&expected) && !ran(&got) {
+        NEITHER_RAN.lock().unwrap().push(s.name.clone());
+    }
     if std::env::var_os("DIFFERENTIAL_SHOW").is_some() {
         show(&s.name, &expected, &got);
     }

@@ -31,12 +31,46 @@ pub fn namespaces() -> Vec<Scenario> {
                 s = s.unset("/hostname");
             }
             if user {
-                s = with_userns(s);
+                s = userns_mounts(with_userns(s), &chosen);
             }
             v.push(s);
         }
     }
     v
+}
+
+/// In a user namespace the kernel allows mounting proc, sysfs and mqueue only with the
+/// pid, network and ipc namespaces they belong to; without them the scenario binds the
+/// sandbox's /proc and /sys instead (as `runc spec --rootless` does for /sys) and leaves
+/// /dev/mqueue out, so the container runs
+/// and its observations compare, rather than both runtimes failing alike.
+fn userns_mounts(s: Scenario, chosen: &[&str]) -> Scenario {
+    let bind = |src: &str| json!({"type": "bind", "source": src, "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+    let swaps = [
+        ("pid", "/proc"),
+        ("network", "/sys"),
+        ("ipc", "/dev/mqueue"),
+    ];
+    let swaps: Vec<&str> = swaps
+        .iter()
+        .filter(|(ns, _)| !chosen.contains(ns))
+        .map(|(_, dest)| *dest)
+        .collect();
+    s.m(move |c, _| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        // The sandbox has no /dev/mqueue to bind: without an ipc namespace, no mqueue.
+        if swaps.contains(&"/dev/mqueue") {
+            mounts.retain(|m| m["destination"] != "/dev/mqueue");
+        }
+        for m in mounts.iter_mut() {
+            let dest = m["destination"].as_str().unwrap_or_default().to_string();
+            if swaps.contains(&dest.as_str()) {
+                let mut b = bind(&dest);
+                b["destination"] = json!(dest);
+                *m = b;
+            }
+        }
+    })
 }
 
 fn short(n: &str) -> &str {
