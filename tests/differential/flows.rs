@@ -136,6 +136,10 @@ fn settle(container_out: &std::fs::File) {
     }
 }
 
+/// How long a `wait:` step polls: a real status change takes milliseconds; the waits that
+/// run out are those for a signal that pid 1 ignores, and each costs this much.
+const WAIT_LIMIT: Duration = Duration::from_millis(1500);
+
 /// Polls `state` until `want`; the last status seen (or "no state") is the observation.
 pub fn wait_for(ctx: &Ctx, want: &str) -> String {
     let start = Instant::now();
@@ -146,7 +150,7 @@ pub fn wait_for(ctx: &Ctx, want: &str) -> String {
             .ok()
             .and_then(|v| v["status"].as_str().map(String::from))
             .unwrap_or_else(|| "no state".into());
-        if status == want || start.elapsed() > Duration::from_secs(5) {
+        if status == want || start.elapsed() > WAIT_LIMIT {
             return format!("{status}\n");
         }
         std::thread::sleep(Duration::from_millis(20));

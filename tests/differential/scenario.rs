@@ -28,7 +28,8 @@ pub enum Rootfs {
 pub enum Step {
     /// `runtime --root R ARGS…`, with `{id}` and `{bundle}` replaced.
     Cli(Vec<&'static str>),
-    /// Polls `state` until the status is the one named (up to 5 s); observes the last one.
+    /// Polls `state` until the status is the one named (up to 1.5 s: a status change takes
+    /// milliseconds, and a signal pid 1 ignores must not cost long); observes the last one.
     Wait(&'static str),
 }
 
@@ -195,9 +196,11 @@ pub fn observe(s: &Scenario, rt: &'static Runtime) -> Obs {
         }
     };
     write_config(s, &ctx);
+    // Should the harness itself panic mid-flow, the container still goes.
+    let guard = CleanupGuard(&ctx);
     let mut obs = flows::run(s, &ctx);
     obs.extend(flows::outputs(&ctx));
-    flows::cleanup(&ctx);
+    drop(guard);
     // After `delete --force` nothing may remain, whatever the other runtime does.
     let left = flows::leftover(&ctx);
     if !left.is_empty() {
@@ -205,6 +208,15 @@ pub fn observe(s: &Scenario, rt: &'static Runtime) -> Obs {
     }
     let _ = std::fs::remove_dir_all(&ctx.dir);
     obs
+}
+
+/// Force-deletes the scenario's container when dropped, pass, fail or panic.
+struct CleanupGuard<'a>(&'a Ctx);
+
+impl Drop for CleanupGuard<'_> {
+    fn drop(&mut self) {
+        flows::cleanup(self.0);
+    }
 }
 
 fn write_config(s: &Scenario, ctx: &Ctx) {

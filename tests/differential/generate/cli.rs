@@ -7,15 +7,37 @@ use serde_json::json;
 use super::args;
 use crate::scenario::{Flow, Scenario, Step};
 
-fn cli(a: &[&'static str]) -> Step {
-    Step::Cli(a.to_vec())
+/// A lifecycle written as words: `create start wait:running kill:KILL state delete`.
+/// `kill:SIG` and `kill-all:SIG` signal, `kill` uses the default; `wait:STATUS` polls
+/// `state`; `exec` steps are given as argument lists instead (see [`execs`]).
+fn steps(script: &'static str) -> Vec<Step> {
+    script.split_whitespace().map(word).collect()
 }
 
-const CREATE: &[&str] = &["create", "--bundle", "{bundle}", "{id}"];
-const START: &[&str] = &["start", "{id}"];
-const STATE: &[&str] = &["state", "{id}"];
-const DELETE: &[&str] = &["delete", "{id}"];
-const DELETE_FORCE: &[&str] = &["delete", "--force", "{id}"];
+fn word(w: &'static str) -> Step {
+    if let Some(status) = w.strip_prefix("wait:") {
+        return Step::Wait(status);
+    }
+    if let Some(sig) = w.strip_prefix("kill:") {
+        return Step::Cli(vec!["kill", "{id}", sig]);
+    }
+    if let Some(sig) = w.strip_prefix("kill-all:") {
+        return Step::Cli(vec!["kill", "--all", "{id}", sig]);
+    }
+    let args: &[&'static str] = match w {
+        "create" => &["create", "--bundle", "{bundle}", "{id}"],
+        "run-detach" => &["run", "--detach", "--bundle", "{bundle}", "{id}"],
+        "delete-force" => &["delete", "--force", "{id}"],
+        "list-q" => &["list", "-q"],
+        "list-json" => &["list", "--format", "json"],
+        "ps-json" => &["ps", "--format", "json", "{id}"],
+        "start" | "state" | "delete" | "kill" | "pause" | "resume" => {
+            return Step::Cli(vec![w, "{id}"]);
+        }
+        other => panic!("unknown lifecycle word {other:?}"),
+    };
+    Step::Cli(args.to_vec())
+}
 
 /// A long-running container: observes, then waits to be signalled (no pid namespace, so
 /// default dispositions apply; with one, pid 1 ignores them).
@@ -32,322 +54,171 @@ fn sleeper(name: &str, steps: Vec<Step>, pid_ns: bool) -> Scenario {
     s
 }
 
+const LIFECYCLES: [(&str, &str); 13] = [
+    ("create-state-delete", "create state delete state"),
+    (
+        "create-start-state-kill-delete",
+        "create state start wait:running state kill:KILL wait:stopped state delete state",
+    ),
+    ("start-twice", "create start start delete-force"),
+    (
+        "delete-running",
+        "create start wait:running delete state delete-force state",
+    ),
+    ("kill-created", "create kill:KILL wait:stopped state delete"),
+    (
+        "kill-stopped",
+        "create start kill:KILL wait:stopped kill:KILL delete",
+    ),
+    ("unknown-id", "state start kill delete delete-force"),
+    ("create-twice", "create create delete-force"),
+    ("list", "create list-q list-json delete-force list-q"),
+    ("ps-json", "create start wait:running ps-json delete-force"),
+    (
+        "pause-resume",
+        "create start wait:running pause state resume state delete-force",
+    ),
+    ("pause-created", "create pause state delete-force"),
+    ("run-detach", "run-detach wait:running state delete-force"),
+];
+
+const SIGNALS: [(&str, &str); 10] = [
+    ("TERM", "term"),
+    ("SIGTERM", "sigterm"),
+    ("15", "15"),
+    ("KILL", "kill"),
+    ("HUP", "hup"),
+    ("USR1", "usr1"),
+    ("INT", "int"),
+    ("RTMIN+1", "rtmin1"),
+    ("NOSUCH", "bad-name"),
+    ("99", "bad-number"),
+];
+
 pub fn lifecycles() -> Vec<Scenario> {
-    let mut v = vec![
-        sleeper(
-            "lifecycle/create-state-delete",
-            vec![cli(CREATE), cli(STATE), cli(DELETE), cli(STATE)],
-            true,
-        ),
-        sleeper(
-            "lifecycle/create-start-state-kill-delete",
-            vec![
-                cli(CREATE),
-                cli(STATE),
-                cli(START),
-                Step::Wait("running"),
-                cli(STATE),
-                cli(&["kill", "{id}", "KILL"]),
-                Step::Wait("stopped"),
-                cli(STATE),
-                cli(DELETE),
-                cli(STATE),
-            ],
-            true,
-        ),
-        sleeper(
-            "lifecycle/start-twice",
-            vec![cli(CREATE), cli(START), cli(START), cli(DELETE_FORCE)],
-            true,
-        ),
-        sleeper(
-            "lifecycle/delete-running",
-            vec![
-                cli(CREATE),
-                cli(START),
-                Step::Wait("running"),
-                cli(DELETE),
-                cli(STATE),
-                cli(DELETE_FORCE),
-                cli(STATE),
-            ],
-            true,
-        ),
-        sleeper(
-            "lifecycle/kill-created",
-            vec![
-                cli(CREATE),
-                cli(&["kill", "{id}", "KILL"]),
-                Step::Wait("stopped"),
-                cli(STATE),
-                cli(DELETE),
-            ],
-            true,
-        ),
-        sleeper(
-            "lifecycle/kill-stopped",
-            vec![
-                cli(CREATE),
-                cli(START),
-                cli(&["kill", "{id}", "KILL"]),
-                Step::Wait("stopped"),
-                cli(&["kill", "{id}", "KILL"]),
-                cli(DELETE),
-            ],
-            true,
-        ),
-        sleeper(
-            "lifecycle/unknown-id",
-            vec![
-                cli(STATE),
-                cli(START),
-                cli(&["kill", "{id}"]),
-                cli(DELETE),
-                cli(DELETE_FORCE),
-            ],
-            true,
-        ),
-        sleeper(
-            "lifecycle/create-twice",
-            vec![cli(CREATE), cli(CREATE), cli(DELETE_FORCE)],
-            true,
-        ),
-        sleeper(
-            "lifecycle/list",
-            vec![
-                cli(CREATE),
-                cli(&["list", "-q"]),
-                cli(&["list", "--format", "json"]),
-                cli(DELETE_FORCE),
-                cli(&["list", "-q"]),
-            ],
-            true,
-        ),
-        sleeper(
-            "lifecycle/ps-json",
-            vec![
-                cli(CREATE),
-                cli(START),
-                Step::Wait("running"),
-                cli(&["ps", "--format", "json", "{id}"]),
-                cli(DELETE_FORCE),
-            ],
-            true,
-        ),
-        sleeper(
-            "lifecycle/pause-resume",
-            vec![
-                cli(CREATE),
-                cli(START),
-                Step::Wait("running"),
-                cli(&["pause", "{id}"]),
-                cli(STATE),
-                cli(&["resume", "{id}"]),
-                cli(STATE),
-                cli(DELETE_FORCE),
-            ],
-            true,
-        ),
-        sleeper(
-            "lifecycle/pause-created",
-            vec![
-                cli(CREATE),
-                cli(&["pause", "{id}"]),
-                cli(STATE),
-                cli(DELETE_FORCE),
-            ],
-            true,
-        ),
-        sleeper(
-            "lifecycle/run-detach",
-            vec![
-                cli(&["run", "--detach", "--bundle", "{bundle}", "{id}"]),
-                Step::Wait("running"),
-                cli(STATE),
-                cli(DELETE_FORCE),
-            ],
-            true,
-        ),
-    ];
-    for (sig, name) in [
-        ("TERM", "term"),
-        ("SIGTERM", "sigterm"),
-        ("15", "15"),
-        ("KILL", "kill"),
-        ("HUP", "hup"),
-        ("USR1", "usr1"),
-        ("INT", "int"),
-        ("RTMIN+1", "rtmin1"),
-        ("NOSUCH", "bad-name"),
-        ("99", "bad-number"),
-    ] {
+    let mut v: Vec<Scenario> = LIFECYCLES
+        .iter()
+        .map(|(name, script)| sleeper(&format!("lifecycle/{name}"), steps(script), true))
+        .collect();
+    for (sig, name) in SIGNALS {
         for pid_ns in [false, true] {
-            let steps = vec![
-                cli(CREATE),
-                cli(START),
-                Step::Wait("running"),
-                cli(&["kill", "{id}", sig]),
-                Step::Wait("stopped"),
-                cli(STATE),
-                cli(DELETE_FORCE),
-            ];
+            let mut st = steps("create start wait:running");
+            st.push(Step::Cli(vec!["kill", "{id}", sig]));
+            st.extend(steps("wait:stopped state delete-force"));
             let ns = if pid_ns { "pidns" } else { "hostpid" };
-            v.push(sleeper(&format!("kill/{name}-{ns}"), steps, pid_ns));
+            v.push(sleeper(&format!("kill/{name}-{ns}"), st, pid_ns));
         }
     }
-    v.push(sleeper(
-        "kill/default-signal",
-        vec![
-            cli(CREATE),
-            cli(START),
-            Step::Wait("running"),
-            cli(&["kill", "{id}"]),
-            Step::Wait("stopped"),
-            cli(DELETE_FORCE),
-        ],
-        false,
-    ));
-    v.push(sleeper(
-        "kill/all",
-        vec![
-            cli(CREATE),
-            cli(START),
-            Step::Wait("running"),
-            cli(&["kill", "--all", "{id}", "KILL"]),
-            Step::Wait("stopped"),
-            cli(DELETE),
-        ],
-        true,
-    ));
+    let default = steps("create start wait:running kill wait:stopped delete-force");
+    v.push(sleeper("kill/default-signal", default, false));
+    let all = steps("create start wait:running kill-all:KILL wait:stopped delete");
+    v.push(sleeper("kill/all", all, true));
     v
 }
 
-pub fn execs() -> Vec<Scenario> {
-    let cases: [(&str, &[&'static str]); 12] = [
-        (
-            "plain",
-            &[
-                "exec",
-                "{id}",
-                "sh",
-                "-c",
-                "id; pwd; env | sort; grep ^Cap /proc/self/status",
-            ],
-        ),
-        (
-            "env",
-            &[
-                "exec",
-                "-e",
-                "FOO=bar",
-                "-e",
-                "PATH=/bin",
-                "{id}",
-                "sh",
-                "-c",
-                "env | sort",
-            ],
-        ),
-        ("cwd", &["exec", "--cwd", "/tmp", "{id}", "pwd"]),
-        (
-            "user",
-            &[
-                "exec",
-                "-u",
-                "1000:1000",
-                "{id}",
-                "sh",
-                "-c",
-                "id; env | sort; grep ^Cap /proc/self/status",
-            ],
-        ),
-        (
-            "additional-gids",
-            &[
-                "exec",
-                "-u",
-                "1000:1000",
-                "--additional-gids",
-                "10",
-                "{id}",
-                "id",
-            ],
-        ),
-        (
-            "cap",
-            &[
-                "exec",
-                "--cap",
-                "CAP_SYS_ADMIN",
-                "{id}",
-                "sh",
-                "-c",
-                "grep ^Cap /proc/self/status",
-            ],
-        ),
-        (
-            "no-new-privs",
-            &[
-                "exec",
-                "--no-new-privs",
-                "{id}",
-                "grep",
-                "NoNewPrivs",
-                "/proc/self/status",
-            ],
-        ),
-        ("exit-code", &["exec", "{id}", "sh", "-c", "exit 7"]),
-        ("not-found", &["exec", "{id}", "no-such-command"]),
-        (
-            "fds",
-            &[
-                "exec",
-                "{id}",
-                "sh",
-                "-c",
-                "ls -l /proc/self/fd 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == \"->\") print $1, $(i-1), $(i+1)}'",
-            ],
-        ),
-        (
-            "pid-ns",
-            &[
-                "exec",
-                "{id}",
-                "sh",
-                "-c",
-                "[ $$ != 1 ] && echo not-init; ls /proc | grep -c '^[0-9]'",
-            ],
-        ),
-        ("detach", &["exec", "-d", "{id}", "true"]),
-    ];
-    let mut v = Vec::new();
-    for (name, a) in cases {
-        let steps = vec![
-            cli(CREATE),
-            cli(START),
-            Step::Wait("running"),
-            cli(a),
-            cli(DELETE_FORCE),
-        ];
-        v.push(sleeper(&format!("exec/{name}"), steps, true));
-    }
-    v.push(sleeper(
-        "exec/created",
-        vec![
-            cli(CREATE),
-            cli(&["exec", "{id}", "true"]),
-            cli(DELETE_FORCE),
+const EXECS: [(&str, &[&str]); 12] = [
+    (
+        "plain",
+        &[
+            "sh",
+            "-c",
+            "id; pwd; env | sort; grep ^Cap /proc/self/status",
         ],
-        true,
-    ));
-    let stopped = vec![
-        cli(CREATE),
-        cli(START),
-        cli(&["kill", "{id}", "KILL"]),
-        Step::Wait("stopped"),
-        cli(&["exec", "{id}", "true"]),
-        cli(DELETE),
-    ];
+    ),
+    (
+        "env",
+        &[
+            "-e",
+            "FOO=bar",
+            "-e",
+            "PATH=/bin",
+            "{id}",
+            "sh",
+            "-c",
+            "env | sort",
+        ],
+    ),
+    ("cwd", &["--cwd", "/tmp", "{id}", "pwd"]),
+    (
+        "user",
+        &[
+            "-u",
+            "1000:1000",
+            "{id}",
+            "sh",
+            "-c",
+            "id; env | sort; grep ^Cap /proc/self/status",
+        ],
+    ),
+    (
+        "additional-gids",
+        &["-u", "1000:1000", "--additional-gids", "10", "{id}", "id"],
+    ),
+    (
+        "cap",
+        &[
+            "--cap",
+            "CAP_SYS_ADMIN",
+            "{id}",
+            "sh",
+            "-c",
+            "grep ^Cap /proc/self/status",
+        ],
+    ),
+    (
+        "no-new-privs",
+        &[
+            "--no-new-privs",
+            "{id}",
+            "grep",
+            "NoNewPrivs",
+            "/proc/self/status",
+        ],
+    ),
+    ("exit-code", &["sh", "-c", "exit 7"]),
+    ("not-found", &["no-such-command"]),
+    (
+        "fds",
+        &[
+            "sh",
+            "-c",
+            "ls -l /proc/self/fd 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == \"->\") print $1, $(i-1), $(i+1)}'",
+        ],
+    ),
+    (
+        "pid-ns",
+        &[
+            "sh",
+            "-c",
+            "[ $$ != 1 ] && echo not-init; ls /proc | grep -c '^[0-9]'",
+        ],
+    ),
+    ("detach", &["-d", "{id}", "true"]),
+];
+
+/// `exec ARGS`: ARGS with options name `{id}` themselves; the rest get it in front.
+fn exec(args: &[&'static str]) -> Step {
+    let mut v = vec!["exec"];
+    if !args.contains(&"{id}") {
+        v.push("{id}");
+    }
+    v.extend_from_slice(args);
+    Step::Cli(v)
+}
+
+pub fn execs() -> Vec<Scenario> {
+    let mut v = Vec::new();
+    for (name, args) in EXECS {
+        let mut st = steps("create start wait:running");
+        st.push(exec(args));
+        st.extend(steps("delete-force"));
+        v.push(sleeper(&format!("exec/{name}"), st, true));
+    }
+    let mut created = steps("create");
+    created.extend([exec(&["true"]), word("delete-force")]);
+    v.push(sleeper("exec/created", created, true));
+    let mut stopped = steps("create start kill:KILL wait:stopped");
+    stopped.extend([exec(&["true"]), word("delete")]);
     v.push(sleeper("exec/stopped", stopped, true));
     v
 }
