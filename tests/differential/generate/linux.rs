@@ -77,55 +77,22 @@ fn short(n: &str) -> &str {
     if n == "network" { "net" } else { n }
 }
 
+/// (name, key, value): the value is read back from /proc/sys/KEY-AS-PATH.
+const SYSCTLS: [(&str, &str, &str); 8] = [
+    ("ip-forward", "net.ipv4.ip_forward", "1"),
+    ("somaxconn", "net.core.somaxconn", "1234"),
+    ("ping-range", "net.ipv4.ping_group_range", "0 2147483647"),
+    ("shmmax", "kernel.shmmax", "123456789"),
+    ("msgmax", "kernel.msgmax", "4096"),
+    ("mqueue", "fs.mqueue.msg_max", "20"),
+    ("domainname", "kernel.domainname", "sysctl.example"),
+    ("unknown", "kernel.no_such_knob", "1"),
+];
+
 pub fn sysctls() -> Vec<Scenario> {
-    let cases: [(&str, &str, &str, &str); 8] = [
-        (
-            "ip-forward",
-            "net.ipv4.ip_forward",
-            "1",
-            "/proc/sys/net/ipv4/ip_forward",
-        ),
-        (
-            "somaxconn",
-            "net.core.somaxconn",
-            "1234",
-            "/proc/sys/net/core/somaxconn",
-        ),
-        (
-            "ping-range",
-            "net.ipv4.ping_group_range",
-            "0 2147483647",
-            "/proc/sys/net/ipv4/ping_group_range",
-        ),
-        (
-            "shmmax",
-            "kernel.shmmax",
-            "123456789",
-            "/proc/sys/kernel/shmmax",
-        ),
-        ("msgmax", "kernel.msgmax", "4096", "/proc/sys/kernel/msgmax"),
-        (
-            "mqueue",
-            "fs.mqueue.msg_max",
-            "20",
-            "/proc/sys/fs/mqueue/msg_max",
-        ),
-        (
-            "domainname",
-            "kernel.domainname",
-            "sysctl.example",
-            "/proc/sys/kernel/domainname",
-        ),
-        (
-            "unknown",
-            "kernel.no_such_knob",
-            "1",
-            "/proc/sys/kernel/no_such_knob",
-        ),
-    ];
     let mut v = Vec::new();
-    for (name, key, val, file) in cases {
-        let extra = format!("o sysctl; cat {file} 2>&1");
+    for (name, key, val) in SYSCTLS {
+        let extra = format!("o sysctl; cat /proc/sys/{} 2>&1", key.replace('.', "/"));
         v.push(
             Scenario::new(format!("sysctl/{name}"))
                 .set("/linux/sysctl", json!({ key: val }))
@@ -138,10 +105,7 @@ pub fn sysctls() -> Vec<Scenario> {
         ("ipc-without-ipcns", "kernel.shmmax", "ipc"),
         ("uts-without-utsns", "kernel.domainname", "uts"),
     ] {
-        let keep: Vec<&str> = ["pid", "network", "ipc", "uts", "cgroup"]
-            .into_iter()
-            .filter(|n| *n != drop)
-            .collect();
+        let keep: Vec<&str> = OPTIONAL.into_iter().filter(|n| *n != drop).collect();
         let mut s = Scenario::new(format!("sysctl/{name}"))
             .set("/linux/sysctl", json!({ key: "1" }))
             .set("/linux/namespaces", ns_list(&keep));
