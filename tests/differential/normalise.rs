@@ -19,8 +19,9 @@ impl Subst {
                 s = s.replace(from.as_str(), to);
             }
         }
+        // Host pids in /proc paths (a hook's own /proc/PID/fd) are the kernel's numbering.
         for kind in [
-            "stderr-", "pipe:[", "socket:[", "net:[", "mnt:[", "pid:[", "user:[", "ipc:[",
+            "/proc/", "stderr-", "pipe:[", "socket:[", "net:[", "mnt:[", "pid:[", "user:[", "ipc:[",
         ] {
             s = mask_after(&s, kind);
         }
