@@ -116,8 +116,9 @@ impl Drop for Teardown<'_> {
                 logging::warn(&e.to_string());
             }
         }
-        if let Some((plan, pid)) = self.poststop {
-            let st = hook_state(plan, pid, Status::Stopped);
+        // A stopped container's state names no pid, as runc's.
+        if let Some((plan, _)) = self.poststop {
+            let st = hook_state(plan, 0, Status::Stopped);
             hooks::run_all_warn("poststop", &plan.hooks.poststop, &st);
         }
         let _ = self.dir.remove();
@@ -495,8 +496,8 @@ fn start_created(dir: &ContainerDir, st: &State) -> Result<(), Error> {
         }
     }
     if !st.poststart.is_empty() {
-        let state =
-            serde_json::to_vec(&state::oci_state_json(st, Status::Running)).unwrap_or_default();
+        let state = state::hook_state(&st.id, "running", st.pid, &st.bundle, &st.annotations);
+        let state = serde_json::to_vec(&state).unwrap_or_default();
         hooks::run_all_warn("poststart", &st.poststart, &state);
     }
     Ok(())
@@ -635,8 +636,8 @@ fn destroy(dir: &ContainerDir, st: &State) -> Result<(), Error> {
     let cg_result = cg.destroy();
     crate::failpoint!("delete::cgroup");
     if !st.poststop.is_empty() {
-        let state =
-            serde_json::to_vec(&state::oci_state_json(st, Status::Stopped)).unwrap_or_default();
+        let state = state::hook_state(&st.id, "stopped", 0, &st.bundle, &st.annotations);
+        let state = serde_json::to_vec(&state).unwrap_or_default();
         hooks::run_all_warn("poststop", &st.poststop, &state);
     }
     dir.remove()?;

@@ -62,6 +62,14 @@ fn run(kind: &'static str, h: &Hook, state: &[u8]) -> Result<(), HookError> {
     if let Some((first, rest)) = args.split_first() {
         cmd.arg0(first).args(rest);
     }
+    // runc runs its hooks from the bundle directory (it chdirs there at create), and hook
+    // scripts written for runc use relative paths from it. Where the bundle is not
+    // reachable (hooks run inside the container), the directory is left as it is.
+    // createContainer and startContainer hooks run where the init is (see init::mod).
+    let in_container = matches!(kind, "createContainer" | "startContainer");
+    if let Some(bundle) = bundle_of(state).filter(|b| !in_container && b.is_dir()) {
+        cmd.current_dir(bundle);
+    }
     cmd.env_clear();
     for kv in h.env().iter().flatten() {
         if let Some((k, v)) = kv.split_once('=') {
@@ -107,6 +115,12 @@ fn run(kind: &'static str, h: &Hook, state: &[u8]) -> Result<(), HookError> {
         (None, Some(s)) => Err(fail(format!("killed by signal {s}"))),
         _ => Err(fail("ended abnormally".into())),
     }
+}
+
+/// The bundle directory named in the state handed to the hook (runtime.md "State").
+fn bundle_of(state: &[u8]) -> Option<std::path::PathBuf> {
+    let v: serde_json::Value = serde_json::from_slice(state).ok()?;
+    v.get("bundle")?.as_str().map(std::path::PathBuf::from)
 }
 
 /// Waits up to `ms` for a child to exit, without reaping it. True if it exited.

@@ -81,7 +81,14 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             berth::logging::error(&e.to_string());
-            std::process::exit(1);
+            // As runc: an exec that fails exits 255, apart from any code the exec'd
+            // process itself can return; every other verb exits 1.
+            let code = if matches!(cmd, Command::Exec(_)) {
+                255
+            } else {
+                1
+            };
+            std::process::exit(code);
         }
     }
 }

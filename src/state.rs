@@ -363,6 +363,31 @@ pub fn placeholder_json(id: &str, status: Status) -> serde_json::Value {
     })
 }
 
+/// The state hooks and the seccomp agent receive, in runc's shape (its specs.State): the
+/// runtime's spec version, no pid once there is none, annotations only when there are some,
+/// and nothing berth keeps for itself (created, owner, rootfs).
+pub fn hook_state(
+    id: &str,
+    status: &str,
+    pid: i32,
+    bundle: &Path,
+    annotations: &BTreeMap<String, String>,
+) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "ociVersion": crate::spec::SPEC_VERSION,
+        "id": id,
+        "status": status,
+    });
+    if pid != 0 {
+        v["pid"] = serde_json::json!(pid);
+    }
+    v["bundle"] = serde_json::json!(bundle);
+    if !annotations.is_empty() {
+        v["annotations"] = serde_json::json!(annotations);
+    }
+    v
+}
+
 /// The OCI state document (runtime.md "State") in runc's shape.
 pub fn oci_state_json(st: &State, status: Status) -> serde_json::Value {
     let pid = if status == Status::Stopped { 0 } else { st.pid };

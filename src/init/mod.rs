@@ -253,6 +253,9 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
                 )));
             }
         }
+        // runc's createContainer hooks start in the container's root directory, before
+        // the pivot: the init is there too.
+        let _ = nix::unistd::chdir(&plan.rootfs);
         hooks::run_all(
             "createContainer",
             &plan.hooks.create_container,
@@ -265,6 +268,16 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     }
     crate::logging::step("init: pivoted");
     crate::failpoint!("init::pivot");
+    // As runc: a missing cwd is made (0755, root's) inside the root, before the root or
+    // any path is made read-only; an image's WORKDIR need not exist.
+    let mut mkdir = std::fs::DirBuilder::new();
+    std::os::unix::fs::DirBuilderExt::mode(mkdir.recursive(true), 0o755);
+    mkdir.create(&plan.process.cwd).map_err(|e| {
+        InitError::Msg(format!(
+            "process.cwd {}: create it in the container: {e}",
+            plan.process.cwd.display()
+        ))
+    })?;
     if own_mntns {
         rootfs::finalize(plan)?;
     }

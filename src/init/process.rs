@@ -171,12 +171,15 @@ pub fn find_executable(p: &ProcessPlan) -> Result<CString, InitError> {
             p.cwd.join(arg0)
         }]
     } else {
+        // Only the process's own PATH, as runc (Go's LookPath after setting the env):
+        // without one (or with an empty one) a bare name is not found.
         let path = p
             .env
             .iter()
             .find_map(|e| e.strip_prefix("PATH="))
-            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+            .unwrap_or("");
         path.split(':')
+            .filter(|d| !path.is_empty() || !d.is_empty())
             .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(arg0))
             .collect()
     };

@@ -1,5 +1,6 @@
 //! config.json → validated [`Plan`]. Every error names the JSON path it is about.
 
+mod capnames;
 pub mod fuzz;
 mod linux;
 mod mempolicy;
@@ -153,6 +154,8 @@ pub fn parse(data: &[u8], file: &Path) -> Result<Spec, SpecError> {
             });
         }
     }
+    let filtered = capnames::without_unknown(data);
+    let data = filtered.as_deref().unwrap_or(data);
     let de = &mut serde_json::Deserializer::from_slice(data);
     let spec = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let field = one_line(&e.path().to_string());

@@ -48,17 +48,7 @@ impl Plan {
     /// shape: the runtime's own spec version (the state complies with what the runtime
     /// implements, not with the config's version), annotations only when there are some.
     pub fn state(&self, pid: i32, status: &str) -> serde_json::Value {
-        let mut v = serde_json::json!({
-            "ociVersion": super::SPEC_VERSION,
-            "id": self.id,
-            "status": status,
-            "pid": pid,
-            "bundle": self.bundle,
-        });
-        if !self.annotations.is_empty() {
-            v["annotations"] = serde_json::json!(self.annotations);
-        }
-        v
+        crate::state::hook_state(&self.id, status, pid, &self.bundle, &self.annotations)
     }
 }
 

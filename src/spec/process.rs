@@ -151,17 +151,26 @@ pub(super) fn plan(p: &Process, _opts: &PlanOptions) -> Result<ProcessPlan, Spec
     })
 }
 
+/// A capability this build or kernel does not know is ignored with a warning, as runc
+/// does ("ignoring unknown or unavailable capabilities"): images and engines list newer
+/// capabilities than an older host has, and runc runs them.
 fn convert_caps(set: &str, caps: &Option<Capabilities>) -> Result<caps::CapsHashSet, SpecError> {
     let mut out = caps::CapsHashSet::new();
+    let mut unknown = Vec::new();
     for c in caps.iter().flatten() {
         let name = format!("CAP_{c}");
-        let cap = caps::Capability::from_str(&name).map_err(|_| {
-            invalid(
-                format!("process.capabilities.{set}"),
-                format!("unknown capability {name}"),
-            )
-        })?;
-        out.insert(cap);
+        match caps::Capability::from_str(&name) {
+            Ok(cap) => {
+                out.insert(cap);
+            }
+            Err(_) => unknown.push(name),
+        }
+    }
+    if !unknown.is_empty() {
+        crate::logging::warn(&format!(
+            "process.capabilities.{set}: ignoring unknown or unavailable capabilities: {}",
+            unknown.join(", ")
+        ));
     }
     Ok(out)
 }

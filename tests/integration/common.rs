@@ -49,9 +49,20 @@ impl Out {
     }
     /// Asserts exit 1 with a one-line error on stderr containing every `needle`.
     pub fn fails_with(&self, needles: &[&str]) -> &Self {
+        self.fails_code(1, needles)
+    }
+
+    /// `exec`'s failures exit 255, as runc's (`fatalWithCode(…, 255)`), so a caller can
+    /// tell them from the exec'd process's own exit code 1.
+    pub fn exec_fails_with(&self, needles: &[&str]) -> &Self {
+        self.fails_code(255, needles)
+    }
+
+    /// Asserts exit `code` with a one-line error on stderr containing every `needle`.
+    pub fn fails_code(&self, code: i32, needles: &[&str]) -> &Self {
         assert_eq!(
-            self.code, 1,
-            "expected exit 1; stdout: {}\nstderr: {}",
+            self.code, code,
+            "expected exit {code}; stdout: {}\nstderr: {}",
             self.stdout, self.stderr
         );
         let lines: Vec<&str> = self

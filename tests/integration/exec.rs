@@ -117,7 +117,7 @@ fn exec_with_a_process_file() {
     )
     .unwrap();
     env.berth(&["exec", "--process", p.to_str().unwrap(), &id])
-        .fails_with(&["process.cwd"]);
+        .exec_fails_with(&["process.cwd"]);
     // A second document after the first is refused, not silently ignored.
     std::fs::write(
         &p,
@@ -125,7 +125,7 @@ fn exec_with_a_process_file() {
     )
     .unwrap();
     env.berth(&["exec", "--process", p.to_str().unwrap(), &id])
-        .fails_with(&["--process", "trailing characters"]);
+        .exec_fails_with(&["--process", "trailing characters"]);
     env.berth(&["delete", "--force", &id]).ok();
 }
 
@@ -134,11 +134,11 @@ fn exec_errors() {
     let env = Env::new(&["sleep", "100"]);
     let id = env.start_detached();
     env.berth(&["exec", &id, "no-such-binary"])
-        .fails_with(&["executable file not found"]);
-    env.berth(&["exec", &id]).fails_with(&["no command"]);
+        .exec_fails_with(&["executable file not found"]);
+    env.berth(&["exec", &id]).exec_fails_with(&["no command"]);
     env.berth(&["pause", &id]).ok();
     env.berth(&["exec", &id, "true"])
-        .fails_with(&["paused", "--ignore-paused"]);
+        .exec_fails_with(&["paused", "--ignore-paused"]);
     env.berth(&[
         "exec",
         "--ignore-paused",
@@ -160,7 +160,7 @@ fn exec_errors() {
     env.berth(&["delete", "--force", &id]).ok();
     env.assert_clean(&id);
     env.berth(&["exec", &id, "true"])
-        .fails_with(&["does not exist"]);
+        .exec_fails_with(&["does not exist"]);
 }
 
 #[test]

@@ -194,11 +194,21 @@ fn dev_trap(links: &[(&str, &str)], keep_dev_tmpfs: bool) -> DevTrap {
 fn spring(t: &DevTrap) -> Out {
     t.env.write_config();
     let id = t.env.id();
-    let mut c = Command::new(BIN);
-    c.arg("--root")
-        .arg(&t.env.root)
-        .args(["run", "--bundle", t.env.bundle.to_str().unwrap(), &id]);
-    let out = run_cmd(&mut c, Duration::from_secs(60));
+    // From a terminal (script(1) gives it one): without any, `run` of a terminal config
+    // refuses at once, as runc does.
+    let cmd = format!(
+        "{BIN} --root {} run --bundle {} {id}",
+        t.env.root.display(),
+        t.env.bundle.display()
+    );
+    let mut c = Command::new("script");
+    c.args(["-qefc", &cmd, "/dev/null"]);
+    let mut out = run_cmd(&mut c, Duration::from_secs(60));
+    // The terminal carries berth's stderr too: a refusal's one line is read from it.
+    out.stdout = out.stdout.replace('\r', "");
+    if out.code != 0 {
+        out.stderr = out.stdout.clone();
+    }
     t.env.assert_clean(&id);
     let left: Vec<_> = std::fs::read_dir(&t.victim)
         .unwrap()

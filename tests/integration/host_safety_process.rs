@@ -259,7 +259,7 @@ fn exec_after_the_init_exited_fails_closed() {
     std::thread::sleep(Duration::from_millis(300));
     env.berth(&["kill", &id, "KILL"]).ok();
     let out = waiter.join().unwrap();
-    out.fails_with(&["cannot exec in container", "has exited"]);
+    out.exec_fails_with(&["cannot exec in container", "has exited"]);
     assert!(!marker.exists(), "the command ran on the host");
     env.berth(&["delete", "--force", &id]).ok();
     env.assert_clean(&id);

@@ -316,11 +316,6 @@ const CASES: &[Case] = &[
         needles: &["process.cwd", "absolute"],
     },
     Case {
-        name: "unknown capability",
-        edits: &[Push("/process/capabilities/effective", r#""CAP_FLY""#)],
-        needles: &["process.capabilities.effective", "CAP_FLY"],
-    },
-    Case {
         name: "duplicate rlimit",
         edits: &[Push(
             "/process/rlimits",
