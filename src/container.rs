@@ -72,6 +72,8 @@ pub struct CreateOpts {
     pub bundle: PathBuf,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
+    /// Receives a pidfd of the init once it is created (runc 1.2's --pidfd-socket).
+    pub pidfd_socket: Option<PathBuf>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
@@ -300,6 +302,9 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     if let Some(pf) = &opts.pid_file {
         write_pid_file(pf, pid.as_raw())?;
     }
+    if let Some(sock) = &opts.pidfd_socket {
+        send_pidfd(sock, pid.as_raw())?;
+    }
     guard.armed = false;
     drop(guard);
     Ok(Created {
@@ -367,6 +372,32 @@ fn listen_fds() -> Option<u32> {
 }
 
 /// Written to a temporary name and renamed, so a reader never sees a partial pid.
+/// Sends a pidfd of `pid` over the unix socket at `path` (SCM_RIGHTS, with the name runc
+/// gives it as payload): containerd 2 tracks the process by it, immune to pid reuse.
+pub(crate) fn send_pidfd(path: &Path, pid: i32) -> Result<(), Error> {
+    // SAFETY: pidfd_open has no memory arguments; the fd is owned right away.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io_err("pidfd_open for --pidfd-socket", path)(
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: a new fd nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let sock = UnixStream::connect(path).map_err(io_err("connect to --pidfd-socket", path))?;
+    let fds = [pidfd.as_raw_fd()];
+    let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+    nix::sys::socket::sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[std::io::IoSlice::new(b"pidfd")],
+        &cmsg,
+        nix::sys::socket::MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| io_err("send the pidfd to --pidfd-socket", path)(e.into()))?;
+    Ok(())
+}
+
 pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
     let path = std::path::absolute(path).map_err(io_err("pid file", path))?;
     let tmp = path.with_file_name(format!(

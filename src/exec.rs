@@ -23,6 +23,7 @@ pub struct ExecOpts {
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
+    pub pidfd_socket: Option<PathBuf>,
     pub ignore_paused: bool,
     pub preserve_fds: u32,
     /// The container's seccomp profile (exec'd processes get it too).
@@ -240,6 +241,9 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
         if let Some(pf) = &o.pid_file {
             container::write_pid_file(pf, pid.as_raw())?;
         }
+        if let Some(sock) = &o.pidfd_socket {
+            container::send_pidfd(sock, pid.as_raw())?;
+        }
         return Ok(0);
     }
     match parent_chan.recv() {
@@ -254,6 +258,9 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
     }
     if let Some(pf) = &o.pid_file {
         container::write_pid_file(pf, pid.as_raw())?;
+    }
+    if let Some(sock) = &o.pidfd_socket {
+        container::send_pidfd(sock, pid.as_raw())?;
     }
     if o.detach {
         return Ok(0);

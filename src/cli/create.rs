@@ -13,6 +13,9 @@ pub struct Args {
     /// Unix socket that receives the pty master when process.terminal is true
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the container process (runc 1.2+)
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     /// Move the rootfs over / and chroot instead of pivot_root (for ramfs roots)
     #[arg(long = "no-pivot")]
     pub no_pivot: bool,
@@ -32,6 +35,7 @@ impl Args {
             bundle: self.bundle.clone().unwrap_or_default(),
             pid_file: self.pid_file.clone(),
             console_socket: self.console_socket.clone(),
+            pidfd_socket: self.pidfd_socket.clone(),
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,

@@ -21,6 +21,9 @@ pub struct Args {
     /// Unix socket that receives the pty master when --tty is given
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the new process (runc 1.2+)
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     /// Working directory inside the container (default: the config's process.cwd)
     #[arg(long)]
     pub cwd: Option<PathBuf>,
@@ -165,6 +168,7 @@ pub fn exec(root: &std::path::Path, a: &Args) -> Result<i32, Error> {
         detach: a.detach,
         pid_file: a.pid_file.clone(),
         console_socket: a.console_socket.clone(),
+        pidfd_socket: a.pidfd_socket.clone(),
         ignore_paused: a.ignore_paused,
         preserve_fds: a.preserve_fds,
         seccomp,

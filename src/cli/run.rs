@@ -13,6 +13,9 @@ pub struct Args {
     /// Unix socket that receives the pty master when process.terminal is true
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the container process (runc 1.2+)
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     /// Move the rootfs over / and chroot instead of pivot_root (for ramfs roots)
     #[arg(long = "no-pivot")]
     pub no_pivot: bool,
@@ -56,6 +59,7 @@ pub fn exec(root: &std::path::Path, a: &Args) -> Result<i32, container::Error> {
             bundle,
             pid_file: a.pid_file.clone(),
             console_socket: a.console_socket.clone(),
+            pidfd_socket: a.pidfd_socket.clone(),
             no_pivot: a.no_pivot,
             no_new_keyring: a.no_new_keyring,
             preserve_fds: a.preserve_fds,

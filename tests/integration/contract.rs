@@ -301,3 +301,78 @@ fn run_with_a_terminal_but_no_tty_fails_at_once() {
     drop(sides);
     env.assert_clean(&id);
 }
+
+/// Accepts one connection on `listener` and returns the pid behind the fd it carried.
+fn pid_of_received_pidfd(listener: std::os::unix::net::UnixListener) -> i32 {
+    use std::os::fd::AsRawFd;
+    let (conn, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 64];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
+    let fd = msg
+        .cmsgs()
+        .unwrap()
+        .find_map(|c| match c {
+            nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })
+        .expect("an fd with SCM_RIGHTS");
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap();
+    // SAFETY: the fd was just received and is ours to close.
+    unsafe { libc::close(fd) };
+    info.lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("not a pidfd: {info}"))
+}
+
+/// `--pidfd-socket` (runc 1.2+, containerd 2 uses it): create and exec hand over a pidfd
+/// of the process they started. Debian's runc 1.1.5 lacks the flag: berth only.
+#[test]
+fn pidfd_socket_receives_the_init_and_an_exec_process() {
+    let env = Env::new(&["sleep", "30"]);
+    env.write_config();
+    let id = env.id();
+    let sock = env.tmp.path().join("pidfd.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let got = std::thread::spawn(move || pid_of_received_pidfd(listener));
+    let b = env.bundle.to_str().unwrap();
+    let s = sock.to_str().unwrap();
+    env.berth(&["create", "--pidfd-socket", s, "--bundle", b, &id])
+        .ok();
+    let st: serde_json::Value = serde_json::from_str(&env.berth(&["state", &id]).stdout).unwrap();
+    assert_eq!(got.join().unwrap() as i64, st["pid"].as_i64().unwrap());
+    env.berth(&["start", &id]).ok();
+    let _ = std::fs::remove_file(&sock);
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let got = std::thread::spawn(move || pid_of_received_pidfd(listener));
+    let pidf = env.tmp.path().join("exec.pid");
+    let p = pidf.to_str().unwrap();
+    env.berth(&[
+        "exec",
+        "-d",
+        "--pidfd-socket",
+        s,
+        "--pid-file",
+        p,
+        &id,
+        "sleep",
+        "20",
+    ])
+    .ok();
+    let pid: i32 = std::fs::read_to_string(&pidf)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(got.join().unwrap(), pid);
+    env.berth(&["delete", "--force", &id]).ok();
+    env.assert_clean(&id);
+}
