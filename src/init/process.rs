@@ -246,16 +246,39 @@ pub fn reset_signals() {
 /// Marks every fd above stdio (and the preserved ones) close-on-exec.
 pub fn cloexec_fds_from(first: u32) -> Result<(), InitError> {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
-    if unsafe {
+    let r = unsafe {
         libc::syscall(
             libc::SYS_close_range,
             first,
             u32::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
         )
-    } < 0
-    {
-        return Err(sys("close_range(CLOEXEC)")(Errno::last()));
+    };
+    if r < 0 {
+        // A seccomp profile loaded earlier (without noNewPrivileges) may deny close_range,
+        // or an old kernel lack it: fall back to one fcntl per open fd, as runc does, so
+        // one missing allow in a profile does not fail every container.
+        return cloexec_each_from(first, Errno::last());
+    }
+    Ok(())
+}
+
+/// FD_CLOEXEC on every fd from `first`, found in /proc/self/fd.
+fn cloexec_each_from(first: u32, why: Errno) -> Result<(), InitError> {
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|_| sys("close_range(CLOEXEC), then list /proc/self/fd")(why))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd: &i32| fd >= first as i32)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_GETFD/F_SETFD only read and set the fd's flags; a fd that closed
+        // meanwhile (the directory's own) fails harmlessly with EBADF.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 && libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) < 0 {
+                return Err(sys("fcntl(FD_CLOEXEC)")(Errno::last()));
+            }
+        }
     }
     Ok(())
 }

@@ -376,3 +376,18 @@ fn pidfd_socket_receives_the_init_and_an_exec_process() {
     env.berth(&["delete", "--force", &id]).ok();
     env.assert_clean(&id);
 }
+
+/// A profile loaded before the fds are marked close-on-exec (no noNewPrivileges) that denies
+/// close_range must not fail the container: berth falls back to fcntl per fd, as runc.
+#[test]
+fn a_seccomp_profile_denying_close_range_is_not_fatal() {
+    let mut env = Env::new(&["sh", "-c", "echo ran; ls /proc/self/fd | wc -l"]);
+    env.set("/process/noNewPrivileges", json!(false));
+    env.set(
+        "/linux/seccomp",
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+               "syscalls": [{"names": ["close_range"], "action": "SCMP_ACT_ERRNO"}]}),
+    );
+    let out = same_as_runc(&env);
+    assert!(out.starts_with("ran\n"), "{out}");
+}
