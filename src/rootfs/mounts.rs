@@ -211,10 +211,9 @@ fn after_mount_fd(mnt: &impl AsRawFd, m: &MountPlan) -> Result<(), RootfsError> 
 
 /// A `cgroup` mount. On a v2-only host it is cgroup2. With v1 hierarchies (v1 or hybrid) it
 /// is a tmpfs holding one mount per hierarchy, as the host has them. Inside a cgroup
-/// namespace (and no user namespace) each is a fresh cgroupfs, whose root is the
-/// container's cgroup. Otherwise, as runc does, the container's own cgroup directory is
-/// bind-mounted there: a fresh mount would show (and, read-write, hand over) the host's
-/// whole hierarchy, and a user namespace cannot mount v1 cgroupfs at all.
+/// namespace each is a fresh cgroupfs, whose root is the container's cgroup. Otherwise, as
+/// runc does, the container's own cgroup directory is bind-mounted there: a fresh mount
+/// would show (and, read-write, hand over) the host's whole hierarchy.
 fn cgroup(
     root: &Root,
     m: &MountPlan,
@@ -239,7 +238,10 @@ fn cgroup(
     // relative to this mount's own root.
     fdmount::attach(&mnt, &target).at("mount cgroup tmpfs at", dest)?;
     let dir = fdmount::open_root(&mnt, libc::O_PATH | libc::O_DIRECTORY).at("open", dest)?;
-    for h in hs {
+    // Only the v1 hierarchies, as runc 1.1.5: on a hybrid host the cgroup2 `unified`
+    // hierarchy is not mounted into the container (systemd inside would find a v2 tree
+    // it cannot use, and runc-based images do not expect it).
+    for h in hs.iter().filter(|h| !h.v2) {
         let name = h.mount.file_name().map(PathBuf::from).unwrap_or_default();
         let sub = dest.join(&name);
         match nix::sys::stat::mkdirat(
@@ -272,14 +274,15 @@ fn cgroup(
             }
         }
     }
-    if flags.contains(MsFlags::MS_RDONLY) {
-        fdmount::setattr(&mnt, crate::spec::mountopts::attr::RDONLY, 0, 0, false)
-            .at("remount cgroup tmpfs read-only at", dest)?;
-    }
+    // The tmpfs itself stays read-write with `ro`, as with runc: only the hierarchies are
+    // read-only. It is the container's own tmpfs; nothing written there reaches the host.
     Ok(mnt)
 }
 
-/// One v1 (or hybrid v2) hierarchy under the cgroup tmpfs, onto the directory fd `t`.
+/// One v1 hierarchy under the cgroup tmpfs, onto the directory fd `t`. In a cgroup
+/// namespace a fresh cgroupfs, as runc (also in a user namespace, where the kernel allows
+/// an existing v1 hierarchy to be mounted; should it refuse, the bind below is used).
+/// Otherwise the container's own cgroup directory is bind-mounted.
 fn hierarchy(
     h: &crate::cgroups::Hierarchy,
     t: &OwnedFd,
@@ -288,29 +291,59 @@ fn hierarchy(
     ns: NsView,
     cgroups: &crate::cgroups::Cgroups,
 ) -> Result<(), RootfsError> {
-    let mnt = if ns.userns || !ns.cgroupns {
-        let Some(own) = cgroups.joined.iter().find(|d| d.starts_with(&h.mount)) else {
-            return Ok(());
-        };
-        let src = nix::fcntl::open(
-            own.as_path(),
-            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .at("open cgroup", own)?;
-        let tree = fdmount::clone_tree(&src, true).at("bind cgroup at", sub)?;
-        let wanted = flags & REMOUNT_FLAGS;
-        if !wanted.is_empty() {
-            let (set, clr) = fdmount::remount_attrs(wanted, MsFlags::empty());
-            fdmount::setattr(&tree, set, clr, 0, false)
-                .at("remount cgroup bind with its options at", sub)?;
+    let fresh = if ns.cgroupns {
+        match fresh_hierarchy(h, flags) {
+            Ok(m) => Some(m),
+            Err(Errno::EPERM) if ns.userns => None,
+            Err(e) => return Err(e).at("mount cgroup at", sub),
         }
-        tree
-    } else if h.v2 {
-        fdmount::new_fs("cgroup2", "cgroup2", flags, &[], true).at("mount cgroup2 at", sub)?
     } else {
-        fdmount::new_fs("cgroup", "cgroup", flags, &h.controllers, true)
-            .at("mount cgroup at", sub)?
+        None
+    };
+    let mnt = match fresh {
+        Some(m) => m,
+        None => match bind_own_cgroup(h, sub, flags, cgroups)? {
+            Some(tree) => tree,
+            None => return Ok(()),
+        },
     };
     fdmount::attach(&mnt, t).at("mount cgroup at", sub)
+}
+
+fn fresh_hierarchy(h: &crate::cgroups::Hierarchy, flags: MsFlags) -> Result<OwnedFd, Errno> {
+    if h.v2 {
+        return fdmount::new_fs("cgroup2", "cgroup2", flags, &[], true);
+    }
+    // runc names the name=systemd hierarchy's source "systemd": mountinfo as tools in
+    // runc containers have always seen it.
+    let named_systemd = h.controllers.iter().any(|c| c == "name=systemd");
+    let source = if named_systemd { "systemd" } else { "cgroup" };
+    fdmount::new_fs("cgroup", source, flags, &h.controllers, true)
+}
+
+/// A detached clone of the container's own cgroup directory in hierarchy `h` (none when
+/// it joined none there), with the mount's flags.
+fn bind_own_cgroup(
+    h: &crate::cgroups::Hierarchy,
+    sub: &Path,
+    flags: MsFlags,
+    cgroups: &crate::cgroups::Cgroups,
+) -> Result<Option<OwnedFd>, RootfsError> {
+    let Some(own) = cgroups.joined.iter().find(|d| d.starts_with(&h.mount)) else {
+        return Ok(None);
+    };
+    let src = nix::fcntl::open(
+        own.as_path(),
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .at("open cgroup", own)?;
+    let tree = fdmount::clone_tree(&src, true).at("bind cgroup at", sub)?;
+    let wanted = flags & REMOUNT_FLAGS;
+    if !wanted.is_empty() {
+        let (set, clr) = fdmount::remount_attrs(wanted, MsFlags::empty());
+        fdmount::setattr(&tree, set, clr, 0, false)
+            .at("remount cgroup bind with its options at", sub)?;
+    }
+    Ok(Some(tree))
 }

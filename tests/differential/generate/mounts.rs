@@ -116,6 +116,11 @@ fn propagation() -> Vec<Scenario> {
             Scenario::new(format!("mount/rootfs-propagation-{p}"))
                 .set("/linux/rootfsPropagation", json!(p)),
         );
+        // What containerd writes for a Kubernetes Bidirectional volume: the volume's bind
+        // carries the same propagation as the root.
+        let s = Scenario::new(format!("mount/rootfs-propagation-{p}-with-bind"))
+            .set("/linux/rootfsPropagation", json!(p));
+        v.push(mount(s, json!({"destination": "/mnt/b", "type": "bind", "source": "{shared}/dir", "options": ["rbind", p]})));
     }
     v
 }
