@@ -188,6 +188,7 @@ pub fn finalize(_plan: &Plan) -> Result<(), RootfsError> {
 /// read-only root.
 pub fn protect(plan: &Plan) -> Result<(), RootfsError> {
     let root = Root::open(Path::new("/")).at("open", Path::new("/"))?;
+    dev_readonly(plan, &root)?;
     for p in &plan.readonly_paths {
         readonly(&root, p)?;
     }
@@ -199,6 +200,26 @@ pub fn protect(plan: &Plan) -> Result<(), RootfsError> {
         remount_ro(Path::new("/"), MsFlags::empty())?;
     }
     Ok(())
+}
+
+/// A `/dev` tmpfs asked to be `ro` was mounted read-write so its nodes, links and the
+/// console could be made; now it becomes read-only (the mount alone, as runc: /dev/pts,
+/// /dev/shm and /dev/mqueue keep their own flags).
+fn dev_readonly(plan: &Plan, root: &Root) -> Result<(), RootfsError> {
+    let ro_dev = plan.mounts.iter().any(|m| {
+        mounts::is_dev(&m.destination)
+            && m.kind != crate::spec::MountKind::Bind
+            && m.options.flags.contains(MsFlags::MS_RDONLY)
+    });
+    if !ro_dev {
+        return Ok(());
+    }
+    let dev = Path::new("/dev");
+    let fd = root
+        .open_in(dev, libc::O_PATH | libc::O_DIRECTORY)
+        .at("open", dev)?;
+    fdmount::setattr(&fd, crate::spec::mountopts::attr::RDONLY, 0, 0, false)
+        .at("remount read-only", dev)
 }
 
 /// maskedPaths: /dev/null over files, an empty read-only tmpfs over directories. /dev/null

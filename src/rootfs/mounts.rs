@@ -118,12 +118,18 @@ fn tmpfs(root: &Root, m: &MountPlan) -> Result<OwnedFd, RootfsError> {
         nix::sys::stat::fchmod(&upper, nix::sys::stat::Mode::from_bits_truncate(mode))
             .at("set mode of tmpfs at", dest)?;
     }
-    if m.options.flags.contains(MsFlags::MS_RDONLY) {
+    // A read-only /dev is made read-only only once its nodes, links and console are in
+    // place (`super::dev_readonly`), as runc does in finalizeRootfs.
+    if m.options.flags.contains(MsFlags::MS_RDONLY) && !is_dev(dest) {
         fdmount::setattr(&mnt, crate::spec::mountopts::attr::RDONLY, 0, 0, false)
             .at("remount read-only", dest)?;
     }
     fdmount::attach(&mnt, &target).at("mount tmpfs at", dest)?;
     Ok(mnt)
+}
+
+pub(super) fn is_dev(dest: &Path) -> bool {
+    dest == Path::new("/dev")
 }
 
 fn mount_step(t: &str) -> &'static str {

@@ -63,8 +63,8 @@ impl MountOptions {
     }
 }
 
-/// Parses one mount's options. Anything not a known flag is filesystem data; the caller
-/// decides whether data is acceptable (it is not for a bind mount).
+/// Parses one mount's options. Anything not a known flag is filesystem data (ignored on a
+/// bind mount, as the kernel and runc ignore it).
 pub fn parse(options: &[String]) -> MountOptions {
     let mut o = MountOptions::default();
     for opt in options {

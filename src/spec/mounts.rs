@@ -1,6 +1,6 @@
 //! `mounts` of config.json → [`MountPlan`]s.
 
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 
@@ -46,7 +46,7 @@ pub(super) fn mounts(
     let mut out = Vec::new();
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         let field = format!("mounts[{i}]");
-        let destination = container_path(&format!("{field}.destination"), m.destination())?;
+        let destination = destination(&field, m.destination())?;
         if destination
             .components()
             .all(|c| c == Component::RootDir || c == Component::CurDir)
@@ -61,12 +61,11 @@ pub(super) fn mounts(
         let is_bind = options.bind || typ == "bind";
         let kind = if is_bind {
             if !options.data.is_empty() {
-                return Err(invalid(
-                    format!("{field}.options"),
-                    format!(
-                        "unknown mount option {:?} for a bind mount",
-                        options.data[0]
-                    ),
+                // runc hands these to mount(2) with MS_BIND, which ignores data: engines
+                // that add `mode=` or similar to a bind get a plain bind from runc.
+                crate::logging::warn_quiet(&format!(
+                    "{field}.options: {} ignored on a bind mount",
+                    options.data_string()
                 ));
             }
             MountKind::Bind
@@ -144,6 +143,20 @@ pub(super) fn mounts(
         });
     }
     Ok(out)
+}
+
+/// A mount destination as a container path. A relative one is taken relative to `/`, as
+/// runc does (runc 1.2 and later warn that support will go; so does berth).
+fn destination(field: &str, d: &Path) -> Result<PathBuf, SpecError> {
+    let field = format!("{field}.destination");
+    if d.is_absolute() {
+        return container_path(&field, d);
+    }
+    crate::logging::warn(&format!(
+        "{field}: {} is relative; it is taken relative to the container's /",
+        d.display()
+    ));
+    container_path(&field, &Path::new("/").join(d))
 }
 
 /// Without a mount namespace of its own (none asked for, or one joined by `path`), berth
