@@ -194,11 +194,41 @@ fn bind(root: &Root, m: &MountPlan, idmapped: Option<&OwnedFd>) -> Result<OwnedF
     let wanted = m.options.flags & REMOUNT_FLAGS;
     if !wanted.is_empty() {
         let (set, clr) = fdmount::remount_attrs(wanted, m.options.cleared & REMOUNT_FLAGS);
-        fdmount::setattr(&tree, set, clr, 0, false)
-            .at("set bind mount options (mount_setattr) for", dest)?;
+        match fdmount::setattr(&tree, set, clr, 0, false) {
+            // A user namespace locks the source's flags. Only clearing one fails (setting
+            // nosuid and the like never does): keep the source's read-only and atime
+            // flags and try again, as runc 1.1.5 retries with ro and runc 1.2 with all
+            // locked flags.
+            Err(Errno::EPERM) => {
+                let (set, clr) = keep_locked(&tree, set, clr);
+                fdmount::setattr(&tree, set, clr, 0, false)
+            }
+            r => r,
+        }
+        .at("set bind mount options (mount_setattr) for", dest)?;
     }
     fdmount::attach(&tree, &target).at("bind-mount onto", dest)?;
     Ok(tree)
+}
+
+/// mount_setattr bits that leave the flags a user namespace may have locked on `tree`
+/// as they are: read-only and the atime mode are never cleared or changed.
+fn keep_locked(tree: &OwnedFd, set: u64, clr: u64) -> (u64, u64) {
+    use crate::spec::mountopts::attr;
+    use nix::sys::statvfs::FsFlags as F;
+    let Ok(st) = nix::sys::statvfs::fstatvfs(tree) else {
+        return (set, clr);
+    };
+    let f = st.flags();
+    let (mut set, mut clr) = (set, clr);
+    if f.contains(F::ST_RDONLY) {
+        set |= attr::RDONLY;
+        clr &= !attr::RDONLY;
+    }
+    // Leaving the atime mask out of `clr` leaves the atime mode alone.
+    set &= !(attr::ATIME_MASK | attr::NODIRATIME);
+    clr &= !(attr::ATIME_MASK | attr::NODIRATIME);
+    (set, clr)
 }
 
 /// Propagation changes and recursive attributes, on the fd of the mount we attached.

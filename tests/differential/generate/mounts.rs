@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use super::{namespaces, with_userns};
 use crate::scenario::{Ctx, Rootfs, Scenario};
 
 pub fn all() -> Vec<Scenario> {
@@ -229,5 +230,32 @@ fn options() -> Vec<Scenario> {
         s,
         json!({"destination": "/mnt/dangling/x", "type": "tmpfs", "source": "tmpfs"}),
     ));
+    v.extend(locked_flags());
+    v
+}
+
+/// In a user namespace the flags of the host's mounts (here the sandbox's procfs: nosuid,
+/// nodev, noexec) are locked: a bind of one asked to be `ro` keeps them instead of failing.
+fn locked_flags() -> Vec<Scenario> {
+    let mut v = Vec::new();
+    for (name, opts) in [
+        ("ro", json!(["rbind", "ro"])),
+        ("nosuid-rw", json!(["rbind", "nosuid"])),
+        (
+            "all-locked-ro",
+            json!(["rbind", "nosuid", "nodev", "noexec", "ro"]),
+        ),
+    ] {
+        let s = with_userns(Scenario::new(format!("mount/userns-bind-locked-{name}")))
+            .set(
+                "/linux/namespaces",
+                namespaces(&["user", "pid", "network", "ipc", "uts"]),
+            )
+            .extra(&looks("/mnt/b"));
+        v.push(mount(
+            s,
+            json!({"destination": "/mnt/b", "type": "bind", "source": "/proc/sys/kernel", "options": opts}),
+        ));
+    }
     v
 }
