@@ -66,7 +66,8 @@ fn source_of(m: &MountPlan, t: &str) -> String {
 }
 
 /// A tmpfs, as runc makes it: over a directory that already existed, its root takes that
-/// directory's mode (an image's 0755 /run stays 0755, /tmp keeps 1777), and with
+/// directory's mode unless `mode=` is given (an image's 0755 /run stays 0755, /tmp keeps
+/// 1777), and with
 /// `tmpcopyup` it starts with a copy of what it covers. It is filled, chmod-ed and made
 /// read-only (`ro`) while still detached, then attached where the destination resolved.
 fn tmpfs(root: &Root, m: &MountPlan) -> Result<OwnedFd, RootfsError> {
@@ -114,7 +115,10 @@ fn tmpfs(root: &Root, m: &MountPlan) -> Result<OwnedFd, RootfsError> {
             mount: None,
         })?;
     }
-    if let Some(mode) = existing_mode {
+    // A `mode=` option wins over the covered directory's mode, as in runc 1.1.8 and
+    // later (runc#3912): Docker's `--tmpfs /run:mode=1777` over an image's 0755 /run
+    // asks for 1777. runc 1.1.5 always took the directory's mode.
+    if let Some(mode) = existing_mode.filter(|_| !has_mode_option(&m.options.data)) {
         nix::sys::stat::fchmod(&upper, nix::sys::stat::Mode::from_bits_truncate(mode))
             .at("set mode of tmpfs at", dest)?;
     }
@@ -126,6 +130,12 @@ fn tmpfs(root: &Root, m: &MountPlan) -> Result<OwnedFd, RootfsError> {
     }
     fdmount::attach(&mnt, &target).at("mount tmpfs at", dest)?;
     Ok(mnt)
+}
+
+fn has_mode_option(data: &[String]) -> bool {
+    data.iter()
+        .flat_map(|d| d.split(','))
+        .any(|o| o.starts_with("mode="))
 }
 
 pub(super) fn is_dev(dest: &Path) -> bool {

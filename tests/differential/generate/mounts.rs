@@ -191,7 +191,7 @@ fn options() -> Vec<Scenario> {
     let s = Scenario::new("mount/relative-destination").extra(&looks("/mnt/a"));
     v.push(mount(
         s,
-        json!({"destination": "mnt/a", "type": "tmpfs", "source": "tmpfs", "options": ["mode=700"]}),
+        json!({"destination": "mnt/a", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}),
     ));
     v.push(
         Scenario::new("mount/dev-ro")
