@@ -146,7 +146,7 @@ pub(super) fn mounts(
 }
 
 /// A mount destination as a container path. A relative one is taken relative to `/`, as
-/// runc does (runc 1.2 and later warn that support will go; so does berth).
+/// runc does, with a warning (runc warns that support will go).
 fn destination(field: &str, d: &Path) -> Result<PathBuf, SpecError> {
     let field = format!("{field}.destination");
     if d.is_absolute() {
