@@ -149,12 +149,12 @@ pub(super) fn mounts(
 /// runc does, with a warning (runc warns that support will go).
 fn destination(field: &str, d: &Path) -> Result<PathBuf, SpecError> {
     let field = format!("{field}.destination");
-    if d.is_absolute() {
+    // An empty destination is no path at all: refused as not absolute.
+    if d.is_absolute() || d.as_os_str().is_empty() {
         return container_path(&field, d);
     }
     crate::logging::warn(&format!(
-        "{field}: {} is relative; it is taken relative to the container's /",
-        d.display()
+        "{field}: {d:?} is relative; it is taken relative to the container's /"
     ));
     container_path(&field, &Path::new("/").join(d))
 }
@@ -211,6 +211,15 @@ mod mount_ns_tests {
             r#"{{"ociVersion":"1.0.2","process":{{"cwd":"/","user":{{"uid":0,"gid":0}},"args":["sh"]}},"root":{{"path":"r"}},"mounts":{mounts},"linux":{linux}}}"#
         );
         super::super::check_bytes(data.as_bytes(), Path::new("/b")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn relative_destination_is_taken_from_root_and_bind_data_ignored() {
+        let ns = r#"{"namespaces":[{"type":"mount"}]}"#;
+        let m = r#"[{"destination":"mnt/a","type":"tmpfs"},{"destination":"/b","type":"bind","source":"/tmp","options":["rbind","mode=755"]}]"#;
+        let p = plan(ns, m).unwrap();
+        assert_eq!(p.mounts[0].destination, Path::new("/mnt/a"));
+        assert_eq!(p.mounts[1].kind, super::MountKind::Bind);
     }
 
     #[test]
