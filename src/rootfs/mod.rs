@@ -1,6 +1,7 @@
 //! The container's filesystem view, in the order the kernel needs it:
-//! propagation → rootfs bind → config mounts → devices → pivot_root → /dev links →
-//! masked and read-only paths → read-only root.
+//! propagation (rootfsPropagation first) → rootfs bind → config mounts → devices →
+//! pivot_root → /dev links → console (init) → read-only /dev, read-only paths, masked
+//! paths → read-only root: runc's order, so mountinfo lists the mounts as runc's does.
 
 mod copyup;
 mod devices;
