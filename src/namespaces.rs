@@ -196,12 +196,18 @@ pub fn child_enter(ns: &Namespaces) -> Result<(), NsError> {
             become_root()?;
         }
     }
+    // In a new user namespace the uid switch comes before the other namespaces are made
+    // and the gid switch after, as runc: the ipc namespace's mqueue root takes the
+    // creator's gid, which runc leaves as the host's (unmapped: 65534 inside).
     if ns.new.contains(user) {
-        become_root()?;
+        become_root_uid()?;
     }
     let flags = unshare_flags(ns);
     if !flags.is_empty() {
         nix::sched::unshare(flags).map_err(sys(format!("unshare {flags:?}")))?;
+    }
+    if ns.new.contains(user) {
+        become_root_gid()?;
     }
     Ok(())
 }
@@ -209,13 +215,21 @@ pub fn child_enter(ns: &Namespaces) -> Result<(), NsError> {
 /// Inside a fresh user namespace we keep host-root credentials until we switch to the
 /// namespace's root, which the id maps must contain.
 fn become_root() -> Result<(), NsError> {
+    become_root_gid()?;
+    become_root_uid()
+}
+
+fn become_root_uid() -> Result<(), NsError> {
     let root = nix::unistd::Uid::from_raw(0);
+    nix::unistd::setresuid(root, root, root).map_err(sys(
+        "setuid to root of the user namespace (is uid 0 mapped?)",
+    ))
+}
+
+fn become_root_gid() -> Result<(), NsError> {
     let rootg = nix::unistd::Gid::from_raw(0);
     nix::unistd::setresgid(rootg, rootg, rootg).map_err(sys(
         "setgid to root of the user namespace (is gid 0 mapped?)",
-    ))?;
-    nix::unistd::setresuid(root, root, root).map_err(sys(
-        "setuid to root of the user namespace (is uid 0 mapped?)",
     ))
 }
 

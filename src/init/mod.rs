@@ -281,6 +281,11 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     if own_mntns {
         rootfs::finalize(plan)?;
     }
+    // The console before sysctls and masked/read-only paths, at runc's step (so its
+    // /dev/console bind sits where runc's does in mountinfo).
+    if plan.process.terminal {
+        rootfs::setup_console(a.console_socket, plan.process.console_size, true)?;
+    }
     for (k, v) in &plan.sysctl {
         let path = Path::new("/proc/sys").join(k.replace('.', "/"));
         process::write_proc(&path, v)
@@ -290,9 +295,6 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
         rootfs::protect(plan)?;
     }
     crate::logging::step("init: sysctl, masked and read-only paths done");
-    if plan.process.terminal {
-        rootfs::setup_console(a.console_socket, plan.process.console_size, true)?;
-    }
     // Late, so the stub's own mounts and allocations are not bound by it; with the other
     // per-process attributes, before the user switch.
     if let Some(m) = &plan.memory_policy {

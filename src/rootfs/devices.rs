@@ -13,13 +13,15 @@ use super::paths::{Kind, Root, fd_path};
 use super::{At, NONE, RootfsError};
 use crate::spec::DevicePlan;
 
+/// runc's order (specconv's AllowedDevices): in a user namespace each is a bind mount, and
+/// mountinfo lists them in this order.
 const DEFAULT: &[(&str, u64, u64)] = &[
     ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
     ("random", 1, 8),
-    ("urandom", 1, 9),
+    ("full", 1, 7),
     ("tty", 5, 0),
+    ("zero", 1, 5),
+    ("urandom", 1, 9),
 ];
 
 pub fn default_devices(root: &Root, userns: bool) -> Result<(), RootfsError> {

@@ -27,6 +27,8 @@ pub fn prepare(plan: &Plan) -> Result<Vec<(usize, OwnedFd)>, RootfsError> {
         let src = m.source.as_deref().unwrap_or(Path::new(""));
         let userns =
             userns_with(uids, gids).at("make the user namespace for idmapped mount of", src)?;
+        // The tree is cloned whole for `rbind`; the mapping reaches its submounts only
+        // with `ridmap` (as runc: `idmap` on an rbind maps the top mount alone).
         let recursive = m.options.recursive_bind;
         let source = nix::fcntl::open(
             src,
@@ -41,7 +43,7 @@ pub fn prepare(plan: &Plan) -> Result<Vec<(usize, OwnedFd)>, RootfsError> {
             MOUNT_ATTR_IDMAP,
             0,
             userns.as_raw_fd() as u64,
-            recursive,
+            m.options.recursive_idmap,
         )
         .at("idmap (mount_setattr MOUNT_ATTR_IDMAP)", src)?;
         out.push((m.index, tree));

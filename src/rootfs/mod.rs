@@ -1,6 +1,7 @@
 //! The container's filesystem view, in the order the kernel needs it:
-//! propagation → rootfs bind → config mounts → devices → pivot_root → /dev links →
-//! masked and read-only paths → read-only root.
+//! propagation (rootfsPropagation first) → rootfs bind → config mounts → devices →
+//! pivot_root → /dev links → console (init) → read-only /dev, read-only paths, masked
+//! paths → read-only root: runc's order, so mountinfo lists the mounts as runc's does.
 
 mod copyup;
 mod devices;
@@ -9,6 +10,7 @@ pub mod idmap;
 mod mounts;
 pub mod paths;
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -51,10 +53,20 @@ pub fn prepare(
     cgroups: &crate::cgroups::Cgroups,
     idmapped: &[(usize, std::os::fd::OwnedFd)],
 ) -> Result<Root, RootfsError> {
-    // Stop our mounts from propagating back to the host (and make pivot_root legal);
-    // rootfsPropagation is applied to the new `/` after pivot_root.
-    mount(NONE, "/", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
-        .at("set propagation of", Path::new("/"))?;
+    // The first propagation change, as runc's prepareRoot: rootfsPropagation, or rslave.
+    // It decides whether the container's copies of the host's mounts stay peers of the
+    // host's: with `rshared` (containerd's choice for Kubernetes Bidirectional volumes) a
+    // bind of a shared host directory joins its peer group, so what a CSI driver mounts
+    // under it inside the container reaches the host and the other pods. Making `/`
+    // rslave first would turn those copies into slaves for good: a later `rshared` only
+    // makes a new peer group the host never hears from. berth's own mounts still stay
+    // inside: the rootfs's parent is made private before the rootfs bind (so the bind and
+    // everything mounted under it are private), and the old root is made rslave before
+    // it is detached.
+    let first = plan
+        .rootfs_propagation
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    mount(NONE, "/", NONE, first, NONE).at("set propagation of", Path::new("/"))?;
     make_parent_private(&plan.rootfs)?;
     mount(
         Some(&plan.rootfs),
@@ -164,25 +176,26 @@ pub fn chroot_only(rootfs: &Path) -> Result<(), RootfsError> {
     nix::unistd::chdir("/").at("chdir", Path::new("/"))
 }
 
-/// After pivot_root, with `/` being the container's root: /dev links, root propagation.
-pub fn finalize(plan: &Plan) -> Result<(), RootfsError> {
+/// After pivot_root, with `/` being the container's root: /dev links. rootfsPropagation
+/// is not applied again to the new `/`, as runc 1.1.5 (see `prepare`): the container's own
+/// mounts stay private, as in runc's mountinfo.
+pub fn finalize(_plan: &Plan) -> Result<(), RootfsError> {
     let root = Root::open(Path::new("/")).at("open", Path::new("/"))?;
-    devices::dev_links(&root)?;
-    if let Some(prop) = plan.rootfs_propagation {
-        mount(NONE, "/", NONE, prop, NONE).at("set rootfsPropagation on", Path::new("/"))?;
-    }
-    Ok(())
+    devices::dev_links(&root)
 }
 
-/// The last filesystem step (after sysctls, which need /proc/sys writable): masked and
-/// read-only paths, then the read-only root.
+/// The last filesystem step (after sysctls, which need /proc/sys writable): read-only
+/// paths, then masked paths (runc's order, so mountinfo lists them as with runc), then the
+/// read-only root.
 pub fn protect(plan: &Plan) -> Result<(), RootfsError> {
     let root = Root::open(Path::new("/")).at("open", Path::new("/"))?;
-    for p in &plan.masked_paths {
-        mask(&root, p)?;
-    }
+    dev_readonly(plan, &root)?;
     for p in &plan.readonly_paths {
         readonly(&root, p)?;
+    }
+    let mut mask_dir = None;
+    for p in &plan.masked_paths {
+        mask(&root, p, &mut mask_dir)?;
     }
     if plan.readonly_root {
         remount_ro(Path::new("/"), MsFlags::empty())?;
@@ -190,23 +203,46 @@ pub fn protect(plan: &Plan) -> Result<(), RootfsError> {
     Ok(())
 }
 
+/// A `/dev` tmpfs asked to be `ro` was mounted read-write so its nodes, links and the
+/// console could be made; now it becomes read-only (the mount alone, as runc: /dev/pts,
+/// /dev/shm and /dev/mqueue keep their own flags).
+fn dev_readonly(plan: &Plan, root: &Root) -> Result<(), RootfsError> {
+    let ro_dev = plan.mounts.iter().any(|m| {
+        mounts::is_dev(&m.destination)
+            && m.kind != crate::spec::MountKind::Bind
+            && m.options.flags.contains(MsFlags::MS_RDONLY)
+    });
+    if !ro_dev {
+        return Ok(());
+    }
+    let dev = Path::new("/dev");
+    let fd = root
+        .open_in(dev, libc::O_PATH | libc::O_DIRECTORY)
+        .at("open", dev)?;
+    fdmount::setattr(&fd, crate::spec::mountopts::attr::RDONLY, 0, 0, false)
+        .at("remount read-only", dev)
+}
+
 /// maskedPaths: /dev/null over files, an empty read-only tmpfs over directories. /dev/null
 /// is checked to be the real character device (a symlink or other file there is refused).
-fn mask(root: &Root, p: &Path) -> Result<(), RootfsError> {
+/// All directories share one tmpfs (`mask_dir`, made at the first): newer runc (1.3.x and
+/// later, runc#5275) does the same so that Kubernetes' per-CPU sysfs masks do not cost a
+/// superblock each; mountinfo shows the same plain `ro` tmpfs line per path as runc 1.1.5.
+fn mask(root: &Root, p: &Path, mask_dir: &mut Option<OwnedFd>) -> Result<(), RootfsError> {
     let target = match root.open_in(p, libc::O_PATH) {
         Err(Errno::ENOENT) => return Ok(()),
         r => r.at("open masked path", p)?,
     };
     let st = nix::sys::stat::fstat(&target).at("stat masked path", p)?;
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-        mount(
-            Some("tmpfs"),
-            &fd_path(&target),
-            Some("tmpfs"),
-            MsFlags::MS_RDONLY,
-            Some("size=0k,mode=0555"),
-        )
-        .at("mask directory", p)?;
+        let mnt = match mask_dir {
+            Some(first) => fdmount::clone_tree(first, false).at("clone mask tmpfs for", p)?,
+            None => fdmount::new_fs("tmpfs", "tmpfs", MsFlags::MS_RDONLY, &[], true)
+                .at("mount mask tmpfs at", p)?,
+        };
+        fdmount::attach(&mnt, &target).at("mask directory", p)?;
+        // Attached, the first tmpfs can be cloned (a detached mount cannot, before 6.15).
+        mask_dir.get_or_insert(mnt);
         return Ok(());
     }
     let null = root

@@ -66,7 +66,8 @@ fn source_of(m: &MountPlan, t: &str) -> String {
 }
 
 /// A tmpfs, as runc makes it: over a directory that already existed, its root takes that
-/// directory's mode (an image's 0755 /run stays 0755, /tmp keeps 1777), and with
+/// directory's mode unless `mode=` is given (an image's 0755 /run stays 0755, /tmp keeps
+/// 1777), and with
 /// `tmpcopyup` it starts with a copy of what it covers. It is filled, chmod-ed and made
 /// read-only (`ro`) while still detached, then attached where the destination resolved.
 fn tmpfs(root: &Root, m: &MountPlan) -> Result<OwnedFd, RootfsError> {
@@ -114,16 +115,31 @@ fn tmpfs(root: &Root, m: &MountPlan) -> Result<OwnedFd, RootfsError> {
             mount: None,
         })?;
     }
-    if let Some(mode) = existing_mode {
+    // A `mode=` option wins over the covered directory's mode, as in runc 1.1.8 and
+    // later (runc#3912): Docker's `--tmpfs /run:mode=1777` over an image's 0755 /run
+    // asks for 1777. runc 1.1.5 always took the directory's mode.
+    if let Some(mode) = existing_mode.filter(|_| !has_mode_option(&m.options.data)) {
         nix::sys::stat::fchmod(&upper, nix::sys::stat::Mode::from_bits_truncate(mode))
             .at("set mode of tmpfs at", dest)?;
     }
-    if m.options.flags.contains(MsFlags::MS_RDONLY) {
+    // A read-only /dev is made read-only only once its nodes, links and console are in
+    // place (`super::dev_readonly`), as runc does in finalizeRootfs.
+    if m.options.flags.contains(MsFlags::MS_RDONLY) && !is_dev(dest) {
         fdmount::setattr(&mnt, crate::spec::mountopts::attr::RDONLY, 0, 0, false)
             .at("remount read-only", dest)?;
     }
     fdmount::attach(&mnt, &target).at("mount tmpfs at", dest)?;
     Ok(mnt)
+}
+
+fn has_mode_option(data: &[String]) -> bool {
+    data.iter()
+        .flat_map(|d| d.split(','))
+        .any(|o| o.starts_with("mode="))
+}
+
+pub(super) fn is_dev(dest: &Path) -> bool {
+    dest == Path::new("/dev")
 }
 
 fn mount_step(t: &str) -> &'static str {
@@ -188,11 +204,41 @@ fn bind(root: &Root, m: &MountPlan, idmapped: Option<&OwnedFd>) -> Result<OwnedF
     let wanted = m.options.flags & REMOUNT_FLAGS;
     if !wanted.is_empty() {
         let (set, clr) = fdmount::remount_attrs(wanted, m.options.cleared & REMOUNT_FLAGS);
-        fdmount::setattr(&tree, set, clr, 0, false)
-            .at("set bind mount options (mount_setattr) for", dest)?;
+        match fdmount::setattr(&tree, set, clr, 0, false) {
+            // A user namespace locks the source's flags. Only clearing one fails (setting
+            // nosuid and the like never does): keep the source's read-only and atime
+            // flags and try again, as runc 1.1.5 retries with ro and runc 1.2 with all
+            // locked flags.
+            Err(Errno::EPERM) => {
+                let (set, clr) = keep_locked(&tree, set, clr);
+                fdmount::setattr(&tree, set, clr, 0, false)
+            }
+            r => r,
+        }
+        .at("set bind mount options (mount_setattr) for", dest)?;
     }
     fdmount::attach(&tree, &target).at("bind-mount onto", dest)?;
     Ok(tree)
+}
+
+/// mount_setattr bits that leave the flags a user namespace may have locked on `tree`
+/// as they are: read-only and the atime mode are never cleared or changed.
+fn keep_locked(tree: &OwnedFd, set: u64, clr: u64) -> (u64, u64) {
+    use crate::spec::mountopts::attr;
+    use nix::sys::statvfs::FsFlags as F;
+    let Ok(st) = nix::sys::statvfs::fstatvfs(tree) else {
+        return (set, clr);
+    };
+    let f = st.flags();
+    let (mut set, mut clr) = (set, clr);
+    if f.contains(F::ST_RDONLY) {
+        set |= attr::RDONLY;
+        clr &= !attr::RDONLY;
+    }
+    // Leaving the atime mask out of `clr` leaves the atime mode alone.
+    set &= !(attr::ATIME_MASK | attr::NODIRATIME);
+    clr &= !(attr::ATIME_MASK | attr::NODIRATIME);
+    (set, clr)
 }
 
 /// Propagation changes and recursive attributes, on the fd of the mount we attached.
@@ -211,10 +257,9 @@ fn after_mount_fd(mnt: &impl AsRawFd, m: &MountPlan) -> Result<(), RootfsError> 
 
 /// A `cgroup` mount. On a v2-only host it is cgroup2. With v1 hierarchies (v1 or hybrid) it
 /// is a tmpfs holding one mount per hierarchy, as the host has them. Inside a cgroup
-/// namespace (and no user namespace) each is a fresh cgroupfs, whose root is the
-/// container's cgroup. Otherwise, as runc does, the container's own cgroup directory is
-/// bind-mounted there: a fresh mount would show (and, read-write, hand over) the host's
-/// whole hierarchy, and a user namespace cannot mount v1 cgroupfs at all.
+/// namespace each is a fresh cgroupfs, whose root is the container's cgroup. Otherwise, as
+/// runc does, the container's own cgroup directory is bind-mounted there: a fresh mount
+/// would show (and, read-write, hand over) the host's whole hierarchy.
 fn cgroup(
     root: &Root,
     m: &MountPlan,
@@ -239,7 +284,10 @@ fn cgroup(
     // relative to this mount's own root.
     fdmount::attach(&mnt, &target).at("mount cgroup tmpfs at", dest)?;
     let dir = fdmount::open_root(&mnt, libc::O_PATH | libc::O_DIRECTORY).at("open", dest)?;
-    for h in hs {
+    // Only the v1 hierarchies, as runc 1.1.5: on a hybrid host the cgroup2 `unified`
+    // hierarchy is not mounted into the container (systemd inside would find a v2 tree
+    // it cannot use, and runc-based images do not expect it).
+    for h in hs.iter().filter(|h| !h.v2) {
         let name = h.mount.file_name().map(PathBuf::from).unwrap_or_default();
         let sub = dest.join(&name);
         match nix::sys::stat::mkdirat(
@@ -272,14 +320,15 @@ fn cgroup(
             }
         }
     }
-    if flags.contains(MsFlags::MS_RDONLY) {
-        fdmount::setattr(&mnt, crate::spec::mountopts::attr::RDONLY, 0, 0, false)
-            .at("remount cgroup tmpfs read-only at", dest)?;
-    }
+    // The tmpfs itself stays read-write with `ro`, as with runc: only the hierarchies are
+    // read-only. It is the container's own tmpfs; nothing written there reaches the host.
     Ok(mnt)
 }
 
-/// One v1 (or hybrid v2) hierarchy under the cgroup tmpfs, onto the directory fd `t`.
+/// One v1 hierarchy under the cgroup tmpfs, onto the directory fd `t`. In a cgroup
+/// namespace a fresh cgroupfs, as runc (also in a user namespace, where the kernel allows
+/// an existing v1 hierarchy to be mounted; should it refuse, the bind below is used).
+/// Otherwise the container's own cgroup directory is bind-mounted.
 fn hierarchy(
     h: &crate::cgroups::Hierarchy,
     t: &OwnedFd,
@@ -288,29 +337,59 @@ fn hierarchy(
     ns: NsView,
     cgroups: &crate::cgroups::Cgroups,
 ) -> Result<(), RootfsError> {
-    let mnt = if ns.userns || !ns.cgroupns {
-        let Some(own) = cgroups.joined.iter().find(|d| d.starts_with(&h.mount)) else {
-            return Ok(());
-        };
-        let src = nix::fcntl::open(
-            own.as_path(),
-            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .at("open cgroup", own)?;
-        let tree = fdmount::clone_tree(&src, true).at("bind cgroup at", sub)?;
-        let wanted = flags & REMOUNT_FLAGS;
-        if !wanted.is_empty() {
-            let (set, clr) = fdmount::remount_attrs(wanted, MsFlags::empty());
-            fdmount::setattr(&tree, set, clr, 0, false)
-                .at("remount cgroup bind with its options at", sub)?;
+    let fresh = if ns.cgroupns {
+        match fresh_hierarchy(h, flags) {
+            Ok(m) => Some(m),
+            Err(Errno::EPERM) if ns.userns => None,
+            Err(e) => return Err(e).at("mount cgroup at", sub),
         }
-        tree
-    } else if h.v2 {
-        fdmount::new_fs("cgroup2", "cgroup2", flags, &[], true).at("mount cgroup2 at", sub)?
     } else {
-        fdmount::new_fs("cgroup", "cgroup", flags, &h.controllers, true)
-            .at("mount cgroup at", sub)?
+        None
+    };
+    let mnt = match fresh {
+        Some(m) => m,
+        None => match bind_own_cgroup(h, sub, flags, cgroups)? {
+            Some(tree) => tree,
+            None => return Ok(()),
+        },
     };
     fdmount::attach(&mnt, t).at("mount cgroup at", sub)
+}
+
+fn fresh_hierarchy(h: &crate::cgroups::Hierarchy, flags: MsFlags) -> Result<OwnedFd, Errno> {
+    if h.v2 {
+        return fdmount::new_fs("cgroup2", "cgroup2", flags, &[], true);
+    }
+    // runc names the name=systemd hierarchy's source "systemd": mountinfo as tools in
+    // runc containers have always seen it.
+    let named_systemd = h.controllers.iter().any(|c| c == "name=systemd");
+    let source = if named_systemd { "systemd" } else { "cgroup" };
+    fdmount::new_fs("cgroup", source, flags, &h.controllers, true)
+}
+
+/// A detached clone of the container's own cgroup directory in hierarchy `h` (none when
+/// it joined none there), with the mount's flags.
+fn bind_own_cgroup(
+    h: &crate::cgroups::Hierarchy,
+    sub: &Path,
+    flags: MsFlags,
+    cgroups: &crate::cgroups::Cgroups,
+) -> Result<Option<OwnedFd>, RootfsError> {
+    let Some(own) = cgroups.joined.iter().find(|d| d.starts_with(&h.mount)) else {
+        return Ok(None);
+    };
+    let src = nix::fcntl::open(
+        own.as_path(),
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .at("open cgroup", own)?;
+    let tree = fdmount::clone_tree(&src, true).at("bind cgroup at", sub)?;
+    let wanted = flags & REMOUNT_FLAGS;
+    if !wanted.is_empty() {
+        let (set, clr) = fdmount::remount_attrs(wanted, MsFlags::empty());
+        fdmount::setattr(&tree, set, clr, 0, false)
+            .at("remount cgroup bind with its options at", sub)?;
+    }
+    Ok(Some(tree))
 }

@@ -654,7 +654,7 @@ mod tests {
 
     #[test]
     fn errors_stay_on_one_line() {
-        let data = br#"{"ociVersion":"1.0.2","process":{"cwd":"/","user":{"uid":0,"gid":0},"args":["sh"]},"root":{"path":"r"},"mounts":[{"destination":"a\nb","type":"tmpfs"}]}"#;
+        let data = br#"{"ociVersion":"1.0.2","process":{"cwd":"/","user":{"uid":0,"gid":0},"args":["sh"]},"root":{"path":"r"},"linux":{"namespaces":[{"type":"mount"}],"maskedPaths":["a\nb"]}}"#;
         let e = check_bytes(data, Path::new("/b")).unwrap_err().to_string();
         assert!(e.contains("a\\nb") && !e.contains('\n'), "{e}");
     }

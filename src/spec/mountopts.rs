@@ -36,6 +36,9 @@ pub struct MountOptions {
     pub recursive_bind: bool,
     /// `idmap`/`ridmap`: the mount should be id-mapped (implemented with user namespaces).
     pub idmap: bool,
+    /// `ridmap`: the mapping goes to every mount of an `rbind` tree; with `idmap` only
+    /// the top one is mapped (runc's reading of the two words).
+    pub recursive_idmap: bool,
     /// runc's `tmpcopyup` extension: copy the shadowed directory into a new tmpfs.
     pub tmpcopyup: bool,
 }
@@ -52,6 +55,7 @@ impl Default for MountOptions {
             bind: false,
             recursive_bind: false,
             idmap: false,
+            recursive_idmap: false,
             tmpcopyup: false,
         }
     }
@@ -63,8 +67,8 @@ impl MountOptions {
     }
 }
 
-/// Parses one mount's options. Anything not a known flag is filesystem data; the caller
-/// decides whether data is acceptable (it is not for a bind mount).
+/// Parses one mount's options. Anything not a known flag is filesystem data (ignored on a
+/// bind mount, as the kernel and runc ignore it).
 pub fn parse(options: &[String]) -> MountOptions {
     let mut o = MountOptions::default();
     for opt in options {
@@ -104,7 +108,11 @@ pub fn parse(options: &[String]) -> MountOptions {
                 o.bind = true;
                 o.recursive_bind = true;
             }
-            "idmap" | "ridmap" => o.idmap = true,
+            "idmap" => o.idmap = true,
+            "ridmap" => {
+                o.idmap = true;
+                o.recursive_idmap = true;
+            }
             "tmpcopyup" => o.tmpcopyup = true,
             "defaults" | "" => {}
             other => o.data.push(other.to_string()),
@@ -300,6 +308,14 @@ mod tests {
         let o = p(&["rro", "rrw"]);
         assert_eq!(o.attr_set & attr::RDONLY, 0);
         assert_eq!(o.attr_clr & attr::RDONLY, attr::RDONLY);
+    }
+
+    #[test]
+    fn idmap_is_recursive_only_as_ridmap() {
+        let o = p(&["rbind", "idmap"]);
+        assert!(o.idmap && o.recursive_bind && !o.recursive_idmap);
+        let o = p(&["bind", "ridmap"]);
+        assert!(o.idmap && !o.recursive_bind && o.recursive_idmap);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `mounts` of config.json → [`MountPlan`]s.
 
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 
@@ -46,7 +46,7 @@ pub(super) fn mounts(
     let mut out = Vec::new();
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         let field = format!("mounts[{i}]");
-        let destination = container_path(&format!("{field}.destination"), m.destination())?;
+        let destination = destination(&field, m.destination())?;
         if destination
             .components()
             .all(|c| c == Component::RootDir || c == Component::CurDir)
@@ -61,12 +61,11 @@ pub(super) fn mounts(
         let is_bind = options.bind || typ == "bind";
         let kind = if is_bind {
             if !options.data.is_empty() {
-                return Err(invalid(
-                    format!("{field}.options"),
-                    format!(
-                        "unknown mount option {:?} for a bind mount",
-                        options.data[0]
-                    ),
+                // runc hands these to mount(2) with MS_BIND, which ignores data: engines
+                // that add `mode=` or similar to a bind get a plain bind from runc.
+                crate::logging::warn_quiet(&format!(
+                    "{field}.options: {} ignored on a bind mount",
+                    options.data_string()
                 ));
             }
             MountKind::Bind
@@ -146,6 +145,20 @@ pub(super) fn mounts(
     Ok(out)
 }
 
+/// A mount destination as a container path. A relative one is taken relative to `/`, as
+/// runc does, with a warning (runc warns that support will go).
+fn destination(field: &str, d: &Path) -> Result<PathBuf, SpecError> {
+    let field = format!("{field}.destination");
+    // An empty destination is no path at all: refused as not absolute.
+    if d.is_absolute() || d.as_os_str().is_empty() {
+        return container_path(&field, d);
+    }
+    crate::logging::warn(&format!(
+        "{field}: {d:?} is relative; it is taken relative to the container's /"
+    ));
+    container_path(&field, &Path::new("/").join(d))
+}
+
 /// Without a mount namespace of its own (none asked for, or one joined by `path`), berth
 /// must not touch mounts: bind, pivot, unmount or re-propagate would act on a namespace it
 /// did not create — the caller's, or another container's. Such a container is only
@@ -198,6 +211,15 @@ mod mount_ns_tests {
             r#"{{"ociVersion":"1.0.2","process":{{"cwd":"/","user":{{"uid":0,"gid":0}},"args":["sh"]}},"root":{{"path":"r"}},"mounts":{mounts},"linux":{linux}}}"#
         );
         super::super::check_bytes(data.as_bytes(), Path::new("/b")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn relative_destination_is_taken_from_root_and_bind_data_ignored() {
+        let ns = r#"{"namespaces":[{"type":"mount"}]}"#;
+        let m = r#"[{"destination":"mnt/a","type":"tmpfs"},{"destination":"/b","type":"bind","source":"/tmp","options":["rbind","mode=755"]}]"#;
+        let p = plan(ns, m).unwrap();
+        assert_eq!(p.mounts[0].destination, Path::new("/mnt/a"));
+        assert_eq!(p.mounts[1].kind, super::MountKind::Bind);
     }
 
     #[test]

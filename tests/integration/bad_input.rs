@@ -97,27 +97,33 @@ fn unknown_mount_type() {
     create_fails(&env, &[&format!("mounts[{i}].type"), "nosuchfs"]);
 }
 
+/// Not bad input after all: runc hands filesystem data on a bind to mount(2), which
+/// ignores it, so engines' configs carrying such words run; berth ignores it too.
 #[test]
-fn unknown_option_on_a_bind_mount() {
-    let mut env = Env::new(&["true"]);
-    let i = next_mount(&env);
+fn unknown_option_on_a_bind_mount_is_ignored() {
+    let mut env = Env::new(&["sh", "-c", "grep -c ' /x ' /proc/self/mountinfo"]);
     let src = env.out.clone();
     env.push(
         "/mounts",
-        json!({"destination": "/x", "type": "bind", "source": src, "options": ["rbind", "frobnicate"]}),
+        json!({"destination": "/x", "type": "bind", "source": src, "options": ["rbind", "frobnicate", "mode=755"]}),
     );
-    create_fails(&env, &[&format!("mounts[{i}].options"), "frobnicate"]);
+    let out = env.run();
+    out.ok();
+    assert_eq!(out.stdout.trim(), "1", "{}", out.stdout);
 }
 
+/// A relative destination is taken relative to `/`, as runc does (with a warning).
 #[test]
-fn relative_mount_destination() {
-    let mut env = Env::new(&["true"]);
-    let i = next_mount(&env);
+fn relative_mount_destination_is_taken_from_root() {
+    let mut env = Env::new(&["sh", "-c", "grep -c ' /x ' /proc/self/mountinfo"]);
     env.push(
         "/mounts",
         json!({"destination": "x", "type": "tmpfs", "source": "tmpfs"}),
     );
-    create_fails(&env, &[&format!("mounts[{i}].destination"), "absolute"]);
+    let out = env.run();
+    out.ok();
+    assert_eq!(out.stdout.trim(), "1", "{}", out.stdout);
+    assert!(out.stderr.contains("relative"), "{}", out.stderr);
 }
 
 #[test]

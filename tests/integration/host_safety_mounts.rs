@@ -346,3 +346,42 @@ fn exec_into_a_chrooted_container_is_chrooted_too() {
     out.ok();
     assert_eq!(out.stdout, "inside-the-rootfs\n/\n");
 }
+
+/// Kubernetes Bidirectional volumes, which CSI node plugins rely on: containerd writes
+/// `rootfsPropagation: rshared` and an `rshared` bind of the volume. A mount the container
+/// makes under the volume must reach the caller's mount namespace (the host, for kubelet
+/// and other pods), and none of berth's own mounts may.
+#[test]
+fn rshared_volume_mounts_reach_the_caller_and_berths_own_mounts_do_not() {
+    // On a mount of its own, as kubelet's directory is to an overlay rootfs: the mount
+    // holding the rootfs is made private in the container (runc's rootfsParentMountPrivate).
+    let vol = tempfile::tempdir_in("/dev/shm").unwrap();
+    std::fs::create_dir(vol.path().join("inner")).unwrap();
+    let mut env = Env::new(&[
+        "sh",
+        "-c",
+        "mount -t tmpfs csi-volume /vol/inner && echo mounted",
+    ]);
+    env.set("/linux/rootfsPropagation", json!("rshared"));
+    env.push(
+        "/mounts",
+        json!({"destination": "/vol", "type": "bind", "source": vol.path(), "options": ["rbind", "rshared"]}),
+    );
+    for set in ["bounding", "effective", "permitted"] {
+        env.push(
+            &format!("/process/capabilities/{set}"),
+            json!("CAP_SYS_ADMIN"),
+        );
+    }
+    let (out, before, after) = run_in_throwaway_mntns(&env);
+    out.ok();
+    assert!(out.stdout.contains("mounted"), "{}", out.stdout);
+    let gone: Vec<&str> = before.lines().filter(|l| !after.contains(l)).collect();
+    assert!(gone.is_empty(), "caller's mounts changed: {gone:?}");
+    let new: Vec<&str> = after.lines().filter(|l| !before.contains(l)).collect();
+    let inner = format!(" {} ", vol.path().join("inner").display());
+    assert!(
+        new.len() == 1 && new[0].contains(&inner) && new[0].contains("csi-volume"),
+        "expected only the container's volume mount to reach the caller: {new:?}"
+    );
+}

@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use super::{namespaces, with_userns};
 use crate::scenario::{Ctx, Rootfs, Scenario};
 
 pub fn all() -> Vec<Scenario> {
@@ -10,16 +11,21 @@ pub fn all() -> Vec<Scenario> {
     v.extend(binds());
     v.extend(propagation());
     v.extend(odd());
+    v.extend(options());
     v
 }
 
-/// Appends `m` (with `{shared}` in its source replaced) to the config's mounts.
+/// Appends `m` (with `{shared}` and `{rootfs}` in its source replaced) to the config's mounts.
 fn mount(s: Scenario, m: Value) -> Scenario {
     s.m(move |c, ctx: &Ctx| {
         let mut m = m.clone();
         if let Some(src) = m["source"].as_str() {
             let shared = ctx.shared.to_string_lossy();
-            m["source"] = json!(src.replace("{shared}", &shared));
+            let rootfs = ctx.rootfs.to_string_lossy();
+            m["source"] = json!(
+                src.replace("{shared}", &shared)
+                    .replace("{rootfs}", &rootfs)
+            );
         }
         c["mounts"].as_array_mut().unwrap().push(m);
     })
@@ -116,6 +122,11 @@ fn propagation() -> Vec<Scenario> {
             Scenario::new(format!("mount/rootfs-propagation-{p}"))
                 .set("/linux/rootfsPropagation", json!(p)),
         );
+        // What containerd writes for a Kubernetes Bidirectional volume: the volume's bind
+        // carries the same propagation as the root.
+        let s = Scenario::new(format!("mount/rootfs-propagation-{p}-with-bind"))
+            .set("/linux/rootfsPropagation", json!(p));
+        v.push(mount(s, json!({"destination": "/mnt/b", "type": "bind", "source": "{shared}/dir", "options": ["rbind", p]})));
     }
     v
 }
@@ -158,5 +169,93 @@ fn odd() -> Vec<Scenario> {
     ));
     let s = Scenario::new("mount/recursive-ro").extra(&looks("/mnt/b"));
     v.push(mount(s, json!({"destination": "/mnt/b", "type": "bind", "source": "{shared}/dir", "options": ["rbind", "rro"]})));
+    v
+}
+
+/// Option and destination forms engines write that runc accepts: filesystem data on a
+/// bind (the kernel ignores it), a relative destination, a read-only /dev, a bind whose
+/// source lies in an earlier mount of the same config, a destination through a dangling
+/// symlink in the image.
+fn options() -> Vec<Scenario> {
+    let mut v = Vec::new();
+    for (name, opts) in [
+        ("bind-with-mode", json!(["rbind", "mode=755"])),
+        ("bind-with-unknown", json!(["bind", "ro", "frobnicate"])),
+    ] {
+        let s = Scenario::new(format!("mount/{name}")).extra(&looks("/mnt/b"));
+        v.push(mount(
+            s,
+            json!({"destination": "/mnt/b", "type": "bind", "source": "{shared}/dir", "options": opts}),
+        ));
+    }
+    let s = Scenario::new("mount/relative-destination").extra(&looks("/mnt/a"));
+    v.push(mount(
+        s,
+        json!({"destination": "mnt/a", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}),
+    ));
+    v.push(
+        Scenario::new("mount/dev-ro")
+            .m(|c, _| {
+                for m in c["mounts"].as_array_mut().unwrap() {
+                    if m["destination"] == "/dev" {
+                        m["options"].as_array_mut().unwrap().push(json!("ro"));
+                    }
+                }
+            })
+            .extra(
+                "o target; touch /dev/x 2>&1 | sed 's/.*: //'; echo > /dev/null && echo null-ok",
+            ),
+    );
+    // The second mount's source is the first mount's destination, seen from the host.
+    let s = Scenario::new("mount/bind-source-in-earlier-mount").extra(&looks("/mnt/c"));
+    let s = mount(
+        s,
+        json!({"destination": "/mnt/a", "type": "bind", "source": "{shared}/dir", "options": ["rbind"]}),
+    );
+    v.push(mount(
+        s,
+        json!({"destination": "/mnt/c", "type": "bind", "source": "{rootfs}/mnt/a/sub", "options": ["rbind"]}),
+    ));
+    let s = Scenario::new("mount/destination-through-dangling-symlink")
+        .rootfs(Rootfs::Private("base"))
+        .m(|_, ctx| {
+            let link = ctx.rootfs.join("mnt/dangling");
+            let _ = std::os::unix::fs::symlink("/mnt/made-by-runtime/inner", link);
+        })
+        .extra(&format!(
+            "{}; ls -d /mnt/made-by-runtime/inner/x 2>&1",
+            looks("/mnt/dangling/x")
+        ));
+    v.push(mount(
+        s,
+        json!({"destination": "/mnt/dangling/x", "type": "tmpfs", "source": "tmpfs"}),
+    ));
+    v.extend(locked_flags());
+    v
+}
+
+/// In a user namespace the flags of the host's mounts (here the sandbox's procfs: nosuid,
+/// nodev, noexec) are locked: a bind of one asked to be `ro` keeps them instead of failing.
+fn locked_flags() -> Vec<Scenario> {
+    let mut v = Vec::new();
+    for (name, opts) in [
+        ("ro", json!(["rbind", "ro"])),
+        ("nosuid-rw", json!(["rbind", "nosuid"])),
+        (
+            "all-locked-ro",
+            json!(["rbind", "nosuid", "nodev", "noexec", "ro"]),
+        ),
+    ] {
+        let s = with_userns(Scenario::new(format!("mount/userns-bind-locked-{name}")))
+            .set(
+                "/linux/namespaces",
+                namespaces(&["user", "pid", "network", "ipc", "uts"]),
+            )
+            .extra(&looks("/mnt/b"));
+        v.push(mount(
+            s,
+            json!({"destination": "/mnt/b", "type": "bind", "source": "/proc/sys/kernel", "options": opts}),
+        ));
+    }
     v
 }
