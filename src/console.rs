@@ -63,6 +63,9 @@ impl RawMode {
         if let Some(t) = &saved {
             let mut raw = t.clone();
             termios::cfmakeraw(&mut raw);
+            // Output processing stays on (as runc's SetRaw keeps OPOST): the container's
+            // pty no longer turns "\n" into "\r\n" (ONLCR cleared), our terminal does.
+            raw.output_flags.insert(termios::OutputFlags::OPOST);
             let _ = termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw);
         }
         RawMode { saved }
