@@ -150,9 +150,16 @@ pub fn reopen_dev_null() -> Result<(), ConsoleError> {
         Ok(fd) => fd,
         // No /dev/null in the image (a config without mounts): nothing to reopen onto.
         Err(Errno::ENOENT) => return Ok(()),
-        Err(e) => return Err(ConsoleError::at("open the container's null device", "/dev/null", e)),
+        Err(e) => {
+            return Err(ConsoleError::at(
+                "open the container's null device",
+                "/dev/null",
+                e,
+            ));
+        }
     };
-    let ours = nix::sys::stat::fstat(&null).map_err(|e| ConsoleError::at("fstat", "/dev/null", e))?;
+    let ours =
+        nix::sys::stat::fstat(&null).map_err(|e| ConsoleError::at("fstat", "/dev/null", e))?;
     if !is_null(&ours) {
         return Ok(());
     }
@@ -165,7 +172,11 @@ pub fn reopen_dev_null() -> Result<(), ConsoleError> {
         if is_null(&st) {
             // SAFETY: dup2 onto a stdio number we own; the old description is dropped.
             if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
-                return Err(ConsoleError::sys("reopen stdio as /dev/null", stdio, Errno::last()));
+                return Err(ConsoleError::sys(
+                    "reopen stdio as /dev/null",
+                    stdio,
+                    Errno::last(),
+                ));
             }
         }
     }

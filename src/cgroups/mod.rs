@@ -220,9 +220,10 @@ impl Cgroups {
     /// frozen"): the init would stop on joining it and create would wait for it forever.
     pub fn check_not_frozen(&self, cgroups_path: Option<&Path>) -> Result<(), CgroupError> {
         // Both freezers: on a hybrid host either one stops the init.
-        let files = self.joined.iter().flat_map(|d| {
-            ["freezer.state", "cgroup.freeze"].map(|f| d.join(f))
-        });
+        let files = self
+            .joined
+            .iter()
+            .flat_map(|d| ["freezer.state", "cgroup.freeze"].map(|f| d.join(f)));
         match files.into_iter().find(|f| frozen_now(f)) {
             Some(file) => Err(CgroupError::State(format!(
                 "{}: container's cgroup unexpectedly frozen ({})",
@@ -360,7 +361,10 @@ fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
 
 fn cpuset_value(dir: &Path, file: &str) -> Result<String, CgroupError> {
     let p = dir.join(file);
-    Ok(fs::read_to_string(&p).map_err(cg_err("read", &p))?.trim().to_string())
+    Ok(fs::read_to_string(&p)
+        .map_err(cg_err("read", &p))?
+        .trim()
+        .to_string())
 }
 
 pub(crate) fn write(path: &Path, value: &str) -> Result<(), CgroupError> {

@@ -435,14 +435,21 @@ fn cpu(c: &Controllers, cpu: &oci_spec::runtime::LinuxCpu) -> Result<(), CgroupE
 /// sizes ("2MB", "1GB"); a size the host lacks is refused naming the field and the sizes it
 /// has. The reservation limit (.rsvd.*, kernel 5.7+) gets the same value where the kernel
 /// has it, as runc 1.2+ does, so reserved-but-unfaulted pages count too.
-fn hugetlb(c: &Controllers, limits: &[LinuxHugepageLimit], host: &[String]) -> Result<(), CgroupError> {
+fn hugetlb(
+    c: &Controllers,
+    limits: &[LinuxHugepageLimit],
+    host: &[String],
+) -> Result<(), CgroupError> {
     let dir = c.either("hugetlb", "hugepageLimits")?;
     for (i, h) in limits.iter().enumerate() {
         let size = h.page_size();
         if !host.iter().any(|s| s == size) {
             return Err(unsupported(
                 &format!("hugepageLimits[{i}].pageSize"),
-                format!("{size:?} is not a huge page size of this host (it has: {})", host.join(", ")),
+                format!(
+                    "{size:?} is not a huge page size of this host (it has: {})",
+                    host.join(", ")
+                ),
             ));
         }
         let (d, suffix, value) = match &dir {
@@ -467,7 +474,11 @@ pub fn host_hugepage_sizes() -> Vec<String> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
-            let kb: u64 = name.strip_prefix("hugepages-")?.strip_suffix("kB")?.parse().ok()?;
+            let kb: u64 = name
+                .strip_prefix("hugepages-")?
+                .strip_suffix("kB")?
+                .parse()
+                .ok()?;
             Some((kb, page_size_name(kb)))
         })
         .collect();
