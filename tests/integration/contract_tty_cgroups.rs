@@ -264,3 +264,57 @@ fn cpu_rt_period_and_runtime_are_written_in_the_order_the_kernel_accepts() {
     assert_eq!(after_raise, ("1000000".into(), "600000".into()));
     assert_gone(&path);
 }
+
+/// `exec -t` as uid 1000 from a terminal (script(1) gives the runtime one) with no console
+/// socket: the runtime relays its own terminal. Under both runtimes the exec's pty is owned
+/// by uid 1000 (group tty, 5) and has ONLCR cleared, and lines reach us as "\r\n" (our
+/// terminal's own output processing, which the runtime's raw mode keeps).
+#[test]
+fn exec_tty_relay_owner_and_onlcr_as_runc() {
+    let env = Env::new(&["sleep", "100"]);
+    env.write_config();
+    let probe = "stat -c 'owner %u %g' $(tty); stty -a | tr ' ;' '\\n\\n' | grep -x -- '-*onlcr'";
+    let mut seen = Vec::new();
+    for (bin, root) in [
+        (BIN, env.root.clone()),
+        (RUNC, env.tmp.path().join("runc-root")),
+    ] {
+        let id = format!("{}-x", env.id());
+        let start = |args: &[&str]| {
+            run_cmd(
+                Command::new(bin).arg("--root").arg(&root).args(args),
+                Duration::from_secs(30),
+            )
+        };
+        start(&[
+            "run",
+            "--detach",
+            "--bundle",
+            env.bundle.to_str().unwrap(),
+            &id,
+        ])
+        .ok();
+        let cmd = format!(
+            "{bin} --root {} exec -t --user 1000:1000 {id} sh -c \"{probe}\"",
+            root.display()
+        );
+        let mut c = Command::new("script");
+        c.args(["-qefc", &cmd, "/dev/null"]);
+        let out = run_cmd(&mut c, Duration::from_secs(30));
+        start(&["delete", "--force", &id]);
+        if bin == BIN {
+            env.assert_clean(&id);
+        }
+        seen.push((bin, out));
+    }
+    for (bin, out) in &seen {
+        assert_eq!(out.code, 0, "{bin}: {} {}", out.stdout, out.stderr);
+        assert!(
+            out.stdout.contains("owner 1000 5\r\n"),
+            "{bin}: {:?}",
+            out.stdout
+        );
+        assert!(out.stdout.contains("-onlcr"), "{bin}: {:?}", out.stdout);
+    }
+    assert_eq!(seen[0].1.stdout, seen[1].1.stdout, "berth vs runc");
+}
