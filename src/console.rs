@@ -148,8 +148,9 @@ pub fn reopen_dev_null() -> Result<(), ConsoleError> {
     let flags = OFlag::O_RDWR | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
     let null = match nix::fcntl::open("/dev/null", flags, Mode::empty()) {
         Ok(fd) => fd,
-        // No /dev/null in the image (a config without mounts): nothing to reopen onto.
-        Err(Errno::ENOENT) => return Ok(()),
+        // No /dev/null in the root, or a symlink there (never followed): nothing that is
+        // surely the container's null device to reopen onto.
+        Err(Errno::ENOENT | Errno::ELOOP) => return Ok(()),
         Err(e) => {
             return Err(ConsoleError::at(
                 "open the container's null device",
