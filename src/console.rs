@@ -151,6 +151,9 @@ pub fn reopen_dev_null() -> Result<(), ConsoleError> {
         // No /dev/null in the root, or a symlink there (never followed): nothing that is
         // surely the container's null device to reopen onto.
         Err(Errno::ENOENT | Errno::ELOOP) => return Ok(()),
+        // linux.resources.devices denies it (berth lets a config deny even 1:3, which runc's
+        // appended defaults never do): the container may not have it; stdio stays as given.
+        Err(Errno::EPERM | Errno::EACCES) => return Ok(()),
         Err(e) => {
             return Err(ConsoleError::at(
                 "open the container's null device",
