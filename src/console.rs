@@ -40,10 +40,11 @@ pub fn recv_master(sock: &UnixStream) -> std::io::Result<OwnedFd> {
     ))
 }
 
-/// Output lines end in "\n", not "\r\n": our own terminal is raw and translates nothing,
-/// so the pty must not add the "\r" either. runc clears ONLCR on the master it relays
-/// (tty.go recvtty) and only there: a master sent to a --console-socket is left as is.
-/// The master and slave share one termios, so the change is the container's too.
+/// The container's pty passes "\n" through as is; our own terminal (raw, but with output
+/// processing kept, see [`RawMode`]) is the one that shows it as "\r\n". runc clears ONLCR
+/// on the master it relays (tty.go recvtty) and only there: a master sent to a
+/// --console-socket is left as is. Master and slave share one termios, so the container
+/// sees `-onlcr` too. Done on receipt, before `run` starts the process.
 pub fn clear_onlcr(master: BorrowedFd) -> std::io::Result<()> {
     let mut t = termios::tcgetattr(master)?;
     t.output_flags.remove(termios::OutputFlags::ONLCR);
@@ -127,7 +128,7 @@ pub fn drain(master: BorrowedFd) {
 /// does not map (EINVAL, EPERM) or a read-only /dev (EROFS) is skipped, as runc does.
 pub fn own_stdio(uid: u32) -> Result<(), ConsoleError> {
     for fd in 0..3 {
-        // SAFETY: stdio stays open for the whole call.
+        // SAFETY: with a terminal, 0-2 are the pty slave, open until execve.
         let fd = unsafe { BorrowedFd::borrow_raw(fd) };
         let st = nix::sys::stat::fstat(fd).map_err(|e| ConsoleError::sys("fstat stdio", fd, e))?;
         if st.st_uid == uid || is_null(&st) {
