@@ -275,7 +275,10 @@ fn exec_tty_relay_owner_and_onlcr_as_runc() {
     env.write_config();
     // Inside the double quotes of script's command line: `$` escaped so the container's
     // shell, not script's, runs `tty`.
-    let probe = "stat -c 'owner %u %g' \\$(tty); stty -a | tr ' ;' '\\n\\n' | grep -x -- '-*onlcr'";
+    // The pause: an exec'd process may print before the runtime has received the master
+    // and cleared ONLCR (runc and berth alike clear it as they receive it, not before the
+    // process runs), so the process looks only once the relay is surely set up.
+    let probe = "sleep 1; stat -c 'owner %u %g' \\$(tty); stty -a | tr ' ;' '\\n\\n' | grep -x -- '-*onlcr'";
     let mut seen = Vec::new();
     for (bin, root) in [
         (BIN, env.root.clone()),
