@@ -217,6 +217,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     // Before the state names these directories: a delete of this container would kill
     // whatever is in them.
     planned.check_empty(plan.cgroups_path.as_deref())?;
+    planned.check_not_frozen(plan.cgroups_path.as_deref())?;
     dir.save(&record(&plan, &bundle, 0, 0, &planned, false))?;
     crate::failpoint!("create::planned");
     let cg = planned.make()?;
@@ -777,12 +778,22 @@ pub(crate) fn wait_attached(
     set: &SigSet,
     console: Option<&UnixStream>,
 ) -> Result<i32, Error> {
-    let master = match console {
-        Some(sock) => Some(
-            crate::console::recv_master(sock).map_err(|e| Error::Msg(format!("console: {e}")))?,
-        ),
-        None => None,
-    };
+    let master = console.map(recv_master).transpose()?;
+    wait_relaying(pid, pidfd, set, master)
+}
+
+/// The pty master from our end of the internal console socket (ONLCR cleared, as runc).
+fn recv_master(sock: &UnixStream) -> Result<OwnedFd, Error> {
+    crate::console::recv_master(sock).map_err(|e| Error::Msg(format!("console: {e}")))
+}
+
+/// [`wait_forwarding`] relaying `master` (if any) with our terminal raw meanwhile.
+fn wait_relaying(
+    pid: Pid,
+    pidfd: &OwnedFd,
+    set: &SigSet,
+    master: Option<OwnedFd>,
+) -> Result<i32, Error> {
     let _raw = master.as_ref().map(|_| crate::console::RawMode::enter());
     wait_forwarding(pid, pidfd, set, master.as_ref())
 }
@@ -798,6 +809,17 @@ pub fn run(root: &Path, id: &str, opts: &RunOpts) -> Result<i32, Error> {
             .map_err(|e| Error::Msg(format!("block signals: {e}")))?;
     }
     let mut c = create(root, id, &opts.create)?;
+    // The init sent the pty master during create: take it (and clear ONLCR) before the
+    // process starts, so not even its first line gets a "\r".
+    let master = match c.console.as_ref().map(recv_master).transpose() {
+        Ok(m) => m,
+        Err(e) => {
+            stop(&c.state);
+            let _ = waitpid(c.pid, None);
+            let _ = destroy(&c.dir, &c.state);
+            return Err(e);
+        }
+    };
     let started = start_created(&c.dir, &c.state);
     // Released before the wait: other verbs (pause, update, delete --force) may act now.
     c.lock = None;
@@ -810,7 +832,7 @@ pub fn run(root: &Path, id: &str, opts: &RunOpts) -> Result<i32, Error> {
     if opts.detach {
         return Ok(0);
     }
-    let code = wait_attached(c.pid, &c.pidfd, &set, c.console.as_ref())?;
+    let code = wait_relaying(c.pid, &c.pidfd, &set, master)?;
     if !opts.keep {
         destroy(&c.dir, &c.state)?;
     }

@@ -206,17 +206,32 @@ impl Cgroups {
         for dir in &self.joined {
             let n = pids(std::slice::from_ref(dir)).len();
             if n > 0 {
-                let field = match cgroups_path {
-                    Some(p) => format!("linux.cgroupsPath {}", p.display()),
-                    None => "linux.cgroupsPath (default)".to_string(),
-                };
                 return Err(CgroupError::State(format!(
-                    "{field}: cgroup {} is not empty ({n} process(es) in it)",
+                    "{}: cgroup {} is not empty ({n} process(es) in it)",
+                    field(cgroups_path),
                     dir.display()
                 )));
             }
         }
         Ok(())
+    }
+
+    /// Refuses a cgroup someone left frozen, as runc ("container's cgroup unexpectedly
+    /// frozen"): the init would stop on joining it and create would wait for it forever.
+    pub fn check_not_frozen(&self, cgroups_path: Option<&Path>) -> Result<(), CgroupError> {
+        // Both freezers: on a hybrid host either one stops the init.
+        let files = self
+            .joined
+            .iter()
+            .flat_map(|d| ["freezer.state", "cgroup.freeze"].map(|f| d.join(f)));
+        match files.into_iter().find(|f| frozen_now(f)) {
+            Some(file) => Err(CgroupError::State(format!(
+                "{}: container's cgroup unexpectedly frozen ({})",
+                field(cgroups_path),
+                file.display()
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Makes the planned directories; the result lists the ones really made.
@@ -253,15 +268,14 @@ impl Cgroups {
         {
             cur.push(comp);
             match fs::create_dir(&cur) {
-                Ok(()) => {
-                    self.created.push(cur.clone());
-                    if cpuset {
-                        inherit_cpuset(&cur)?;
-                    }
-                }
+                Ok(()) => self.created.push(cur.clone()),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(cg_err("create", &cur)(e)),
             }
+        }
+        // Also for a leaf that already existed: an empty cpuset would refuse the init.
+        if cpuset && cur != mount {
+            inherit_cpuset(&cur)?;
         }
         Ok(())
     }
@@ -313,16 +327,44 @@ impl Cgroups {
     }
 }
 
-/// A new v1 cpuset cgroup starts with empty cpus/mems, which refuses tasks: copy the parent's.
+/// The config field an error about the container's cgroup names.
+fn field(cgroups_path: Option<&Path>) -> String {
+    match cgroups_path {
+        Some(p) => format!("linux.cgroupsPath {}", p.display()),
+        None => "linux.cgroupsPath (default)".to_string(),
+    }
+}
+
+/// The freezer file says FROZEN (v1) or 1 (v2's cgroup.freeze); an unreadable one is not.
+fn frozen_now(file: &Path) -> bool {
+    fs::read_to_string(file).is_ok_and(|s| matches!(s.trim(), "FROZEN" | "1"))
+}
+
+/// A new v1 cpuset cgroup starts with empty cpus/mems, which refuses tasks (ENOSPC): copy
+/// the parent's. A parent someone else made may be empty too, so first fill each empty
+/// ancestor from its own parent, down from the nearest one that has values (runc's cpuset
+/// ensureParent/copyIfNeeded). The hierarchy root always has them.
 fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
     let parent = dir.parent().unwrap_or(Path::new("/"));
     for f in ["cpuset.cpus", "cpuset.mems"] {
-        let v = fs::read_to_string(parent.join(f)).map_err(cg_err("read", &parent.join(f)))?;
-        if !v.trim().is_empty() {
-            write(&dir.join(f), v.trim())?;
+        let v = cpuset_value(parent, f)?;
+        if v.is_empty() && parent.parent().is_some_and(|gp| gp.join(f).exists()) {
+            inherit_cpuset(parent)?;
+        }
+        let v = cpuset_value(parent, f)?;
+        if !v.is_empty() && cpuset_value(dir, f)?.is_empty() {
+            write(&dir.join(f), &v)?;
         }
     }
     Ok(())
+}
+
+fn cpuset_value(dir: &Path, file: &str) -> Result<String, CgroupError> {
+    let p = dir.join(file);
+    Ok(fs::read_to_string(&p)
+        .map_err(cg_err("read", &p))?
+        .trim()
+        .to_string())
 }
 
 pub(crate) fn write(path: &Path, value: &str) -> Result<(), CgroupError> {

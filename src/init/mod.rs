@@ -34,6 +34,8 @@ pub enum InitError {
     Security(#[from] SecurityError),
     #[error(transparent)]
     Seccomp(#[from] crate::security::seccomp::SeccompError),
+    #[error(transparent)]
+    Console(#[from] crate::console::ConsoleError),
     #[error("{step}: {errno}")]
     Sys { step: String, errno: Errno },
     #[cfg(feature = "failpoints")]
@@ -280,6 +282,8 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     })?;
     if own_mntns {
         rootfs::finalize(plan)?;
+        // As runc's finalizeRootfs: the host's /dev/null on stdio becomes the container's.
+        crate::console::reopen_dev_null()?;
     }
     // The console before sysctls and masked/read-only paths, at runc's step (so its
     // /dev/console bind sits where runc's does in mountinfo).
@@ -339,6 +343,10 @@ pub(crate) fn setup_process(
     // still have it. With no_new_privs it is loaded last, just before execve.
     if let Some(s) = seccomp.filter(|_| !p.no_new_privileges) {
         load_seccomp(s)?;
+    }
+    if p.terminal {
+        // While we still may chown: the pty slave on stdio becomes the user's (as runc).
+        crate::console::own_stdio(p.uid)?;
     }
     security::set_user_and_caps(p, userns)?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(

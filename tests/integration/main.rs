@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod concurrency;
 mod contract;
+mod contract_tty_cgroups;
 mod engines;
 mod exec;
 #[cfg(feature = "failpoints")]

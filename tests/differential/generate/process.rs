@@ -262,7 +262,12 @@ pub fn exits() -> Vec<Scenario> {
     v
 }
 
-/// terminal: true with a console socket: ONLCR, stty, the terminal's size and owner.
+/// Who owns the container's terminal: the pty slave and /dev/console (the same pty).
+const TTY_OWNER: &str =
+    "o ttyowner; stat -c '%a %u %g' $(tty); ls -l /dev/console | awk '{print $1, $3, $4}'";
+
+/// terminal: true with a console socket, or relayed by a foreground `run`: ONLCR, stty,
+/// the terminal's size and owner.
 pub fn terminals() -> Vec<Scenario> {
     let mut v = Vec::new();
     for (un, uid) in [("uid0", 0), ("uid1000", 1000)] {
@@ -271,7 +276,7 @@ pub fn terminals() -> Vec<Scenario> {
                 .flow(Flow::Terminal)
                 .set("/process/terminal", json!(true))
                 .set("/process/user", json!({"uid": uid, "gid": uid}))
-                .extra("o ttyowner; stat -c '%a %u %g' $(tty); ls -l /dev/console | awk '{print $1, $3, $4}'");
+                .extra(TTY_OWNER);
             if size {
                 s = s.set("/process/consoleSize", json!({"height": 40, "width": 120}));
             }
@@ -283,7 +288,8 @@ pub fn terminals() -> Vec<Scenario> {
             Scenario::new(format!("term/run-foreground-{un}"))
                 .flow(Flow::TerminalRun)
                 .set("/process/terminal", json!(true))
-                .set("/process/user", json!({"uid": uid, "gid": uid})),
+                .set("/process/user", json!({"uid": uid, "gid": uid}))
+                .extra(TTY_OWNER),
         );
     }
     v.push(
