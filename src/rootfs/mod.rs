@@ -113,7 +113,8 @@ pub fn prepare(
     Ok(root)
 }
 
-/// pivot_root requires the new root's parent mount not to be shared.
+/// pivot_root requires the new root's parent mount not to be shared, and a bind needs a
+/// bindable source.
 fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut best: Option<(PathBuf, bool)> = None;
@@ -128,10 +129,12 @@ fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
                 .as_ref()
                 .is_none_or(|(b, _)| mp.as_os_str().len() >= b.as_os_str().len())
         {
+            // Shared: pivot_root refuses it, and the rootfs bind would propagate out.
+            // Unbindable (rootfsPropagation runbindable): the bind itself fails (EINVAL).
             let shared = f[6..]
                 .iter()
                 .take_while(|x| **x != "-")
-                .any(|x| x.starts_with("shared:"));
+                .any(|x| x.starts_with("shared:") || *x == "unbindable");
             best = Some((mp, shared));
         }
     }
@@ -176,12 +179,21 @@ pub fn chroot_only(rootfs: &Path) -> Result<(), RootfsError> {
     nix::unistd::chdir("/").at("chdir", Path::new("/"))
 }
 
-/// After pivot_root, with `/` being the container's root: /dev links. rootfsPropagation
-/// is not applied again to the new `/`, as runc 1.1.5 (see `prepare`): the container's own
-/// mounts stay private, as in runc's mountinfo.
-pub fn finalize(_plan: &Plan) -> Result<(), RootfsError> {
+/// After pivot_root, with `/` being the container's root: /dev links, and a shared or
+/// unbindable rootfsPropagation applied again to the new `/` itself, as newer runc does
+/// (1.2+): the container's root then shows what the config asked for (runtime-spec:
+/// rootfsPropagation sets the rootfs mount's propagation). runc 1.1.5 leaves it private.
+/// Slave and private need nothing more: the first change in `prepare` made them so.
+pub fn finalize(plan: &Plan) -> Result<(), RootfsError> {
     let root = Root::open(Path::new("/")).at("open", Path::new("/"))?;
-    devices::dev_links(&root)
+    devices::dev_links(&root)?;
+    if let Some(prop) = plan
+        .rootfs_propagation
+        .filter(|p| p.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE))
+    {
+        mount(NONE, "/", NONE, prop, NONE).at("set rootfsPropagation on", Path::new("/"))?;
+    }
+    Ok(())
 }
 
 /// The last filesystem step (after sysctls, which need /proc/sys writable): read-only
