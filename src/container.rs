@@ -2,7 +2,7 @@
 //! run = create + start + wait + delete.
 
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -372,19 +372,10 @@ fn listen_fds() -> Option<u32> {
     (n > 0 && pid == std::process::id()).then_some(n)
 }
 
-/// Written to a temporary name and renamed, so a reader never sees a partial pid.
 /// Sends a pidfd of `pid` over the unix socket at `path` (SCM_RIGHTS, with the name runc
 /// gives it as payload): containerd 2 tracks the process by it, immune to pid reuse.
 pub(crate) fn send_pidfd(path: &Path, pid: i32) -> Result<(), Error> {
-    // SAFETY: pidfd_open has no memory arguments; the fd is owned right away.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(io_err("pidfd_open for --pidfd-socket", path)(
-            std::io::Error::last_os_error(),
-        ));
-    }
-    // SAFETY: a new fd nothing else owns.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let pidfd = crate::pidfd::open(pid).map_err(io_err("pidfd_open for --pidfd-socket", path))?;
     let sock = UnixStream::connect(path).map_err(io_err("connect to --pidfd-socket", path))?;
     let fds = [pidfd.as_raw_fd()];
     let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
@@ -399,6 +390,7 @@ pub(crate) fn send_pidfd(path: &Path, pid: i32) -> Result<(), Error> {
     Ok(())
 }
 
+/// Written to a temporary name and renamed, so a reader never sees a partial pid.
 pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
     let path = std::path::absolute(path).map_err(io_err("pid file", path))?;
     let tmp = path.with_file_name(format!(
@@ -413,34 +405,9 @@ pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
 
 /// Opens a pidfd for the container's init, verifying it is still the same process.
 pub fn pidfd_for(st: &State) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open has no memory arguments.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, st.pid, 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: a new fd that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let fd = crate::pidfd::open(st.pid).ok()?;
     // Checked after opening: if the pid was reused before pidfd_open, the start time differs.
     state::is_alive(st).then_some(fd)
-}
-
-/// Signals the process behind a pidfd (never a reused pid).
-fn send_signal(pidfd: &OwnedFd, sig: i32) -> nix::Result<()> {
-    // SAFETY: pidfd_send_signal on a pidfd we own; no siginfo.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            sig,
-            std::ptr::null::<u8>(),
-            0,
-        )
-    };
-    if r < 0 {
-        Err(nix::Error::last())
-    } else {
-        Ok(())
-    }
 }
 
 /// poll(2) for readability; the index of the first ready fd, None on timeout.
@@ -556,7 +523,7 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<(), Error> {
         return Ok(());
     }
     let pidfd = pidfd_for(&st).ok_or_else(|| Error::NotRunning(id.to_string()))?;
-    match send_signal(&pidfd, sig) {
+    match crate::pidfd::send_signal(&pidfd, sig) {
         Ok(()) => {}
         // It exited between the status check and the signal: a race with its own exit.
         Err(nix::Error::ESRCH) => return Err(Error::NotRunning(id.to_string())),
@@ -655,7 +622,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
 fn stop(st: &State) {
     let Some(pidfd) = pidfd_for(st) else { return };
     cgroups::kill_all(&st.cgroup_joined, libc::SIGKILL);
-    let _ = send_signal(&pidfd, libc::SIGKILL);
+    let _ = crate::pidfd::send_signal(&pidfd, libc::SIGKILL);
     poll_readable(&[pidfd.as_fd()], 10_000);
 }
 
@@ -739,7 +706,7 @@ pub(crate) fn wait_forwarding(
                         // Our terminal changed size: the container's pty follows.
                         (libc::SIGWINCH, Some(m)) => crate::console::sync_size(m.as_fd()),
                         _ => {
-                            let _ = send_signal(pidfd, sig);
+                            let _ = crate::pidfd::send_signal(pidfd, sig);
                         }
                     }
                 }

@@ -2,7 +2,7 @@
 //! stdin, runs with its own args and env, and is killed when its timeout passes.
 
 use std::io::Write;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 
@@ -125,12 +125,9 @@ fn bundle_of(state: &[u8]) -> Option<std::path::PathBuf> {
 
 /// Waits up to `ms` for a child to exit, without reaping it. True if it exited.
 fn wait_exit(pid: i32, ms: i64) -> bool {
-    // SAFETY: pidfd_open on our own child, which has not been reaped yet.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
+    // Our own child, not reaped yet: the pid is still its.
+    let Ok(fd) = crate::pidfd::open(pid) else {
         return true; // let wait() block; nothing better to do
-    }
-    // SAFETY: a new fd that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    };
     crate::container::poll_readable(&[fd.as_fd()], ms.clamp(0, i32::MAX as i64) as i32).is_some()
 }

@@ -12,6 +12,7 @@ pub mod init;
 pub mod logging;
 pub mod namespaces;
 pub mod netdev;
+pub mod pidfd;
 pub mod rootfs;
 pub mod security;
 pub mod signals;

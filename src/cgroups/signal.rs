@@ -6,7 +6,7 @@
 //! through a pidfd that is confirmed to belong to the cgroup after it was opened — which alone
 //! is race-free, so a host without a freezer is safe too.
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
 use super::{freezer, is_frozen, pids, set_frozen, write};
@@ -91,10 +91,7 @@ fn signal_members(dirs: &[PathBuf], sig: i32) -> usize {
 }
 
 fn pidfd_open(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open has no memory arguments.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    // SAFETY: a new fd that nothing else owns.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    crate::pidfd::open(pid).ok()
 }
 
 /// A pidfd polls readable once its process has exited.
@@ -107,17 +104,7 @@ fn alive(fd: &OwnedFd) -> bool {
 }
 
 fn send(fd: &OwnedFd, sig: i32) -> bool {
-    // SAFETY: pidfd_send_signal on a pidfd we own; no siginfo.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            fd.as_raw_fd(),
-            sig,
-            std::ptr::null::<u8>(),
-            0,
-        )
-    };
-    r == 0
+    crate::pidfd::send_signal(fd, sig).is_ok()
 }
 
 /// Waits up to `ms` milliseconds for cgroup.procs to empty; true when it did.
