@@ -339,13 +339,14 @@ fn kill_all_signals_every_container_process_and_nothing_outside() {
     let mut env = Env::new(&[
         "sh",
         "-c",
-        "for i in 1 2 3; do (trap \"echo $i > /out/t$i; exit 0\" TERM; \
-         while :; do sleep 0.05; done) & done; touch /out/up; wait",
+        "for i in 1 2 3; do (trap \"echo $i > /out/t$i; exit 0\" TERM; touch /out/up$i; \
+         while :; do sleep 0.05; done) & done; wait",
     ]);
     env.set("/linux/cgroupsPath", json!(format!("/{base}/inside")));
     let id = env.start_detached();
-    for _ in 0..400 {
-        if env.out.join("up").exists() {
+    // Each subshell says when its trap is set: a TERM before that would kill it outright.
+    for _ in 0..800 {
+        if (1..=3).all(|i| env.out.join(format!("up{i}")).exists()) {
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
