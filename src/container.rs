@@ -260,9 +260,6 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     drop(seccomp_agent);
     drop(idmapped);
     parent_ns.restore()?;
-    if let Some(cpus) = &plan.process.cpu_affinity_initial {
-        set_affinity(pid, cpus)?;
-    }
     if plan
         .namespaces
         .new
@@ -271,6 +268,8 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
         namespaces::write_id_maps(pid, &plan.namespaces)?;
     }
     cg.add(pid.as_raw())?;
+    // After the join: attaching to a cpuset cgroup rewrites the affinity.
+    initial_affinity(pid, plan.process.cpu_affinity_initial.as_deref())?;
     crate::failpoint!("create::go");
     logging::step("create: maps and cgroup join done, Go sent");
     parent_chan.send(&Msg::Go {
@@ -349,6 +348,24 @@ fn record(
         } else {
             Vec::new()
         },
+    }
+}
+
+/// The new process's affinity before it runs anything: execCPUAffinity.initial, or else
+/// every CPU, as runc 1.2+ resets it: a runtime started pinned (a shim, a systemd unit with
+/// CPUAffinity=) must not pass its pinning on. The kernel keeps it within the cgroup's
+/// cpuset either way.
+pub(crate) fn initial_affinity(pid: Pid, cpus: Option<&[usize]>) -> Result<(), Error> {
+    match cpus {
+        Some(cpus) => set_affinity(pid, cpus),
+        None => {
+            let mut all = nix::sched::CpuSet::new();
+            for c in 0..nix::sched::CpuSet::count() {
+                let _ = all.set(c);
+            }
+            nix::sched::sched_setaffinity(pid, &all)
+                .map_err(|e| Error::Msg(format!("reset the CPU affinity of pid {pid}: {e}")))
+        }
     }
 }
 

@@ -231,6 +231,9 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
         hierarchies: Vec::new(),
     };
     cg.add(pid.as_raw()).map_err(|e| kill_child(e.into()))?;
+    // After joining the cgroup, so the reset lands within the container's cpuset.
+    container::initial_affinity(pid, o.process.cpu_affinity_initial.as_deref())
+        .map_err(kill_child)?;
     parent_chan
         .send(&Msg::Go {
             host_pid: pid.as_raw(),
@@ -342,6 +345,9 @@ fn setup(
     });
     init::setup_process(&o.process, None, userns, seccomp.as_ref())?;
     let exe = init::process::find_executable(&o.process)?;
+    if let Some(cpus) = &o.process.cpu_affinity_final {
+        init::process::cpu_affinity(0, cpus, "final")?;
+    }
     init::process::reset_signals();
     init::process::cloexec_fds_from(3 + o.preserve_fds)?;
     if o.process.no_new_privileges {

@@ -391,3 +391,75 @@ fn a_seccomp_profile_denying_close_range_is_not_fatal() {
     let out = same_as_runc(&env);
     assert!(out.starts_with("ran\n"), "{out}");
 }
+
+/// The container process and an exec'd one get every CPU the cgroup allows, not the
+/// caller's pinning (runc 1.2+ resets it; Debian's runc 1.1.5 passes it on, so berth only),
+/// and execCPUAffinity.initial/final for exec as for the init.
+#[test]
+fn cpu_affinity_is_reset_and_exec_cpu_affinity_applies_to_exec() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        return; // one CPU: pinning and reset look the same
+    }
+    let all = format!("0-{}", cpus - 1);
+    let env = Env::new(&[
+        "sh",
+        "-c",
+        "grep Cpus_allowed_list /proc/self/status; sleep 30",
+    ]);
+    env.write_config();
+    let id = env.id();
+    let b = env.bundle.to_str().unwrap();
+    // The caller pinned to CPU 0, as a shim or a systemd unit with CPUAffinity= may be.
+    let pinned = |args: &[&str]| {
+        let mut c = std::process::Command::new("taskset");
+        c.args(["-c", "0", BIN, "--root"]).arg(&env.root).args(args);
+        run_cmd(&mut c, std::time::Duration::from_secs(30))
+    };
+    pinned(&["create", "--bundle", b, &id]).ok();
+    let init = pinned(&["exec", &id, "grep", "Cpus_allowed_list", "/proc/1/status"]);
+    let exec = pinned(&[
+        "exec",
+        &id,
+        "grep",
+        "Cpus_allowed_list",
+        "/proc/self/status",
+    ]);
+    let mut p: serde_json::Value = env.config["process"].clone();
+    p["args"] = json!(["grep", "Cpus_allowed_list", "/proc/self/status"]);
+    p["execCPUAffinity"] = json!({"initial": "1", "final": "0"});
+    let pf = env.tmp.path().join("p.json");
+    std::fs::write(&pf, p.to_string()).unwrap();
+    let fin = pinned(&["exec", "--process", pf.to_str().unwrap(), &id]);
+    env.berth(&["delete", "--force", &id]).ok();
+    env.assert_clean(&id);
+    assert!(
+        init.ok().stdout.ends_with(&format!("\t{all}\n")),
+        "init: {}",
+        init.stdout
+    );
+    assert!(
+        exec.ok().stdout.ends_with(&format!("\t{all}\n")),
+        "exec: {}",
+        exec.stdout
+    );
+    assert!(
+        fin.ok().stdout.ends_with("\t0\n"),
+        "exec final: {}",
+        fin.stdout
+    );
+}
+
+/// execCPUAffinity.initial survives the cgroup join: attaching to a cpuset cgroup rewrites
+/// a task's affinity, so it is set after the join (it used to be undone by it).
+#[test]
+fn exec_cpu_affinity_initial_is_kept_after_the_cgroup_join() {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        return;
+    }
+    let mut env = Env::new(&["grep", "Cpus_allowed_list", "/proc/self/status"]);
+    env.set("/process/execCPUAffinity", json!({"initial": "1"}));
+    let out = env.run();
+    out.ok();
+    assert!(out.stdout.ends_with("\t1\n"), "{}", out.stdout);
+}
