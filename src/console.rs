@@ -216,3 +216,14 @@ impl ConsoleError {
         }
     }
 }
+
+/// Whether berth has a terminal to relay a container's pty to: a tty on stdio, or a
+/// controlling terminal. Without one, an interactive `run` would wait for input that never
+/// comes; the error says why /dev/tty could not be opened.
+pub fn have_a_terminal() -> std::io::Result<()> {
+    // SAFETY: isatty on the standard fds only reads their state.
+    if (0..3).any(|fd| unsafe { libc::isatty(fd) } == 1) {
+        return Ok(());
+    }
+    std::fs::File::open("/dev/tty").map(drop)
+}

@@ -100,7 +100,7 @@ struct Teardown<'a> {
     dir: &'a ContainerDir,
     child: Option<Pid>,
     cgroups: Option<Cgroups>,
-    poststop: Option<(&'a Plan, i32)>,
+    poststop: Option<&'a Plan>,
     armed: bool,
 }
 
@@ -119,7 +119,7 @@ impl Drop for Teardown<'_> {
             }
         }
         // A stopped container's state names no pid, as runc's.
-        if let Some((plan, _)) = self.poststop {
+        if let Some(plan) = self.poststop {
             let st = hook_state(plan, 0, Status::Stopped);
             hooks::run_all_warn("poststop", &plan.hooks.poststop, &st);
         }
@@ -182,7 +182,13 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     let console = match &opts.console_socket {
         Some(p) => Some(UnixStream::connect(p).map_err(io_err("connect to console socket", p))?),
         None if opts.internal_console && plan.process.terminal => {
-            have_a_terminal()?;
+            crate::console::have_a_terminal().map_err(|e| {
+                Error::Msg(format!(
+                    "config.json: process.terminal: no --console-socket and no terminal to \
+                     relay the container's pty to (stdin, stdout and stderr are not \
+                     terminals; /dev/tty: {e})"
+                ))
+            })?;
             let (rx, tx) =
                 UnixStream::pair().map_err(io_err("console socketpair", Path::new("-")))?;
             console_rx = Some(rx);
@@ -280,7 +286,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
             Msg::Ready => break,
             Msg::Hooks => {
                 // Armed first: a failure from here on (a device move too) still runs poststop.
-                guard.poststop = Some((&plan, pid.as_raw()));
+                guard.poststop = Some(&plan);
                 // The network namespace exists from here on, and the devices belong in it
                 // before any hook looks at it.
                 crate::netdev::move_all(&plan.net_devices, pid.as_raw())?;
@@ -389,22 +395,9 @@ fn listen_fds() -> Option<u32> {
     (n > 0 && pid == std::process::id()).then_some(n)
 }
 
-/// Sends a pidfd of `pid` over the unix socket at `path` (SCM_RIGHTS, with the name runc
-/// gives it as payload): containerd 2 tracks the process by it, immune to pid reuse.
+/// `--pidfd-socket`: the pidfd of `pid` sent to the socket (see `pidfd::send`).
 pub(crate) fn send_pidfd(path: &Path, pid: i32) -> Result<(), Error> {
-    let pidfd = crate::pidfd::open(pid).map_err(io_err("pidfd_open for --pidfd-socket", path))?;
-    let sock = UnixStream::connect(path).map_err(io_err("connect to --pidfd-socket", path))?;
-    let fds = [pidfd.as_raw_fd()];
-    let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
-    nix::sys::socket::sendmsg::<()>(
-        sock.as_raw_fd(),
-        &[std::io::IoSlice::new(b"pidfd")],
-        &cmsg,
-        nix::sys::socket::MsgFlags::empty(),
-        None,
-    )
-    .map_err(|e| io_err("send the pidfd to --pidfd-socket", path)(e.into()))?;
-    Ok(())
+    crate::pidfd::send(path, pid).map_err(io_err("send a pidfd to --pidfd-socket", path))
 }
 
 /// Written to a temporary name and renamed, so a reader never sees a partial pid.
@@ -535,7 +528,7 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<(), Error> {
     }
     // SIGKILL to an init that is not pid 1 of its own pid namespace takes nothing else
     // with it (pid_namespaces(7)): the whole cgroup goes, as runc does.
-    if sig == libc::SIGKILL && !is_pid_namespace_init(st.pid) {
+    if sig == libc::SIGKILL && !crate::pidfd::is_namespace_init(st.pid) {
         cgroups::kill_all(&st.cgroup_joined, sig);
         return Ok(());
     }
@@ -556,32 +549,6 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<(), Error> {
         cgroups::set_frozen(&st.cgroup_joined, false)?;
     }
     Ok(())
-}
-
-/// `run` relays the container's pty to the caller's terminal: without one (no tty on
-/// stdio, no controlling terminal) it would wait for input that never comes, so it fails at
-/// once, as runc does.
-fn have_a_terminal() -> Result<(), Error> {
-    // SAFETY: isatty on the standard fds only reads their state.
-    if (0..3).any(|fd| unsafe { libc::isatty(fd) } == 1) {
-        return Ok(());
-    }
-    std::fs::File::open("/dev/tty").map(drop).map_err(|e| {
-        Error::Msg(format!(
-            "config.json: process.terminal: no --console-socket and no terminal to relay \
-             the container's pty to (stdin, stdout and stderr are not terminals; /dev/tty: {e})"
-        ))
-    })
-}
-
-/// Whether `pid` is pid 1 of a pid namespace of its own (the last NSpid entry is 1).
-fn is_pid_namespace_init(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("NSpid:"))
-            .and_then(|l| l.split_whitespace().last())
-            == Some("1")
-    })
 }
 
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {

@@ -2,6 +2,8 @@
 //! Every signal berth sends and every wait on a process it did not fork goes through one.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 
 /// pidfd_open(2) for `pid`.
 pub fn open(pid: i32) -> std::io::Result<OwnedFd> {
@@ -31,4 +33,32 @@ pub fn send_signal(fd: &OwnedFd, sig: i32) -> nix::Result<()> {
     } else {
         Ok(())
     }
+}
+
+/// Sends a pidfd of `pid` over the unix socket at `path` (SCM_RIGHTS, with the name runc
+/// gives it as payload): containerd 2 tracks the process by it (runc's --pidfd-socket).
+pub fn send(path: &Path, pid: i32) -> std::io::Result<()> {
+    let pidfd = open(pid)?;
+    let sock = UnixStream::connect(path)?;
+    let fds = [pidfd.as_raw_fd()];
+    let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+    nix::sys::socket::sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[std::io::IoSlice::new(b"pidfd")],
+        &cmsg,
+        nix::sys::socket::MsgFlags::empty(),
+        None,
+    )?;
+    Ok(())
+}
+
+/// Whether `pid` is pid 1 of a pid namespace of its own (the last NSpid entry is 1):
+/// SIGKILL to such an init takes its whole namespace along (pid_namespaces(7)).
+pub fn is_namespace_init(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .and_then(|l| l.split_whitespace().last())
+            == Some("1")
+    })
 }

@@ -4,6 +4,7 @@
 
 pub mod convert;
 pub mod ebpf;
+mod hugetlb;
 mod resources;
 mod signal;
 pub mod stats;

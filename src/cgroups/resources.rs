@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxHugepageLimit, LinuxResources};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
 
 use super::convert::{blkio_weight_to_io_weight, cpu_max, max_or, shares_to_weight, swap_v2};
 use super::{CgroupError, Hierarchy, hierarchies, write};
@@ -96,7 +96,7 @@ impl Controllers {
     }
 
     /// v1 directory of `ctrl`, or the v2 directory, or an error naming the field.
-    fn either(&self, ctrl: &str, field: &str) -> Result<Dir<'_>, CgroupError> {
+    pub(super) fn either(&self, ctrl: &str, field: &str) -> Result<Dir<'_>, CgroupError> {
         if let Some(d) = self.v1(ctrl) {
             return Ok(Dir::V1(d));
         }
@@ -112,7 +112,7 @@ impl Controllers {
     }
 }
 
-enum Dir<'a> {
+pub(super) enum Dir<'a> {
     V1(&'a Path),
     V2(&'a Path),
 }
@@ -124,7 +124,7 @@ fn missing(field: &str, ctrl: &str) -> CgroupError {
     }
 }
 
-fn unsupported(field: &str, reason: impl Into<String>) -> CgroupError {
+pub(super) fn unsupported(field: &str, reason: impl Into<String>) -> CgroupError {
     CgroupError::Unsupported {
         field: field.to_string(),
         reason: reason.into(),
@@ -179,7 +179,7 @@ pub fn apply(c: &Controllers, res: &LinuxResources, update: bool) -> Result<(), 
         blkio(c, b)?;
     }
     if let Some(limits) = res.hugepage_limits().as_ref().filter(|l| !l.is_empty()) {
-        hugetlb(c, limits, &host_hugepage_sizes())?;
+        super::hugetlb::apply(c, limits, &super::hugetlb::host_sizes())?;
     }
     if let Some(n) = res.network() {
         if let Some(id) = n.class_id() {
@@ -431,74 +431,6 @@ fn cpu(c: &Controllers, cpu: &oci_spec::runtime::LinuxCpu) -> Result<(), CgroupE
     Ok(())
 }
 
-/// hugetlb.<size>.limit_in_bytes (v1) or .max (v2) per limit, in runc's naming of the page
-/// sizes ("2MB", "1GB"); a size the host lacks is refused naming the field and the sizes it
-/// has. The reservation limit (.rsvd.*, kernel 5.7+) gets the same value where the kernel
-/// has it, as runc 1.2+ does, so reserved-but-unfaulted pages count too.
-fn hugetlb(
-    c: &Controllers,
-    limits: &[LinuxHugepageLimit],
-    host: &[String],
-) -> Result<(), CgroupError> {
-    let dir = c.either("hugetlb", "hugepageLimits")?;
-    for (i, h) in limits.iter().enumerate() {
-        let size = h.page_size();
-        // An empty list (no /sys/kernel/mm/hugepages) cannot tell: the write names the file.
-        if !host.is_empty() && !host.iter().any(|s| s == size) {
-            return Err(unsupported(
-                &format!("hugepageLimits[{i}].pageSize"),
-                format!(
-                    "{size:?} is not a huge page size of this host (it has: {})",
-                    host.join(", ")
-                ),
-            ));
-        }
-        let (d, suffix, value) = match &dir {
-            Dir::V1(d) => (d, "limit_in_bytes", h.limit().to_string()),
-            Dir::V2(d) => (d, "max", max_or(h.limit())),
-        };
-        write(&d.join(format!("hugetlb.{size}.{suffix}")), &value)?;
-        let rsvd = d.join(format!("hugetlb.{size}.rsvd.{suffix}"));
-        if rsvd.exists() {
-            write(&rsvd, &value)?;
-        }
-    }
-    Ok(())
-}
-
-/// The host's huge page sizes named as runc names them: /sys/kernel/mm/hugepages/
-/// hugepages-2048kB → "2MB", hugepages-1048576kB → "1GB", hugepages-64kB → "64KB".
-pub fn host_hugepage_sizes() -> Vec<String> {
-    let mut sizes: Vec<(u64, String)> = std::fs::read_dir("/sys/kernel/mm/hugepages")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let kb: u64 = name
-                .strip_prefix("hugepages-")?
-                .strip_suffix("kB")?
-                .parse()
-                .ok()?;
-            Some((kb, page_size_name(kb)))
-        })
-        .collect();
-    sizes.sort();
-    sizes.into_iter().map(|(_, n)| n).collect()
-}
-
-/// A size in kB in the largest binary unit that divides it (KB, MB, GB, TB, PB).
-fn page_size_name(kb: u64) -> String {
-    let mut v = kb;
-    for unit in ["KB", "MB", "GB", "TB"] {
-        if v < 1024 || v % 1024 != 0 {
-            return format!("{v}{unit}");
-        }
-        v /= 1024;
-    }
-    format!("{v}PB")
-}
-
 /// cpu.rt_period_us and cpu.rt_runtime_us bound each other (runtime ≤ period, and the
 /// group's share of its parent's budget): raising both needs the period first, lowering
 /// both the runtime first. As runc: period first; if the kernel refuses it (EINVAL) while a
@@ -645,15 +577,6 @@ fn blkio(c: &Controllers, b: &oci_spec::runtime::LinuxBlockIo) -> Result<(), Cgr
 mod tests {
     use super::*;
     use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxDeviceType};
-
-    #[test]
-    fn huge_page_sizes_named_as_runc() {
-        assert_eq!(page_size_name(2048), "2MB");
-        assert_eq!(page_size_name(1048576), "1GB");
-        assert_eq!(page_size_name(64), "64KB");
-        assert_eq!(page_size_name(32768), "32MB");
-        assert_eq!(page_size_name(16 * 1024 * 1024), "16GB");
-    }
 
     #[test]
     fn device_rules() {

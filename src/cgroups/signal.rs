@@ -75,7 +75,7 @@ fn kill_v2(dirs: &[PathBuf]) -> bool {
 fn signal_members(dirs: &[PathBuf], sig: i32) -> usize {
     let opened: Vec<(i32, OwnedFd)> = pids(dirs)
         .into_iter()
-        .filter_map(|p| pidfd_open(p).map(|fd| (p, fd)))
+        .filter_map(|p| crate::pidfd::open(p).ok().map(|fd| (p, fd)))
         .collect();
     if opened.is_empty() {
         return 0;
@@ -88,10 +88,6 @@ fn signal_members(dirs: &[PathBuf], sig: i32) -> usize {
         }
     }
     hit
-}
-
-fn pidfd_open(pid: i32) -> Option<OwnedFd> {
-    crate::pidfd::open(pid).ok()
 }
 
 /// A pidfd polls readable once its process has exited.

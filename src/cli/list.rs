@@ -68,11 +68,8 @@ fn runc_list_row(row: &mut Value, dir: &Path) {
 /// A uid's name from the host's /etc/passwd, or `#uid` as runc prints an unknown one.
 fn user_name(uid: u32) -> String {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    passwd
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() > 2 && f[2].parse() == Ok(uid))
-        .map(|f| f[0].to_string())
+    berth::init::user::field_of(&passwd, uid, 0)
+        .map(str::to_string)
         .unwrap_or_else(|| format!("#{uid}"))
 }
 

@@ -3,7 +3,7 @@
 //! line — over the sync socket before `start`, into the exec FIFO after it.
 
 pub(crate) mod process;
-pub(crate) mod user;
+pub mod user;
 
 use std::ffi::CString;
 use std::io::Write;

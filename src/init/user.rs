@@ -36,9 +36,14 @@ fn read_regular(path: &Path) -> Option<String> {
 
 /// The home field of the first passwd line whose uid is `uid`.
 fn home_of(passwd: &str, uid: u32) -> Option<&str> {
+    field_of(passwd, uid, 5)
+}
+
+/// Field `index` (0 name, 5 home, …) of the first well-formed passwd line for `uid`.
+pub fn field_of(passwd: &str, uid: u32, index: usize) -> Option<&str> {
     passwd.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 7 && f[2].parse() == Ok(uid)).then(|| f[5])
+        (f.len() >= 7 && f[2].parse() == Ok(uid)).then(|| f[index.min(6)])
     })
 }
 
