@@ -230,7 +230,8 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     logging::step("create: cgroups made");
     guard.cgroups = Some(cg.clone());
     crate::failpoint!("create::cgroup");
-    if let Some(res) = &plan.resources {
+    // Under systemd the scope, and so its directory, exists only once the init is in it.
+    if let Some(res) = plan.resources.as_ref().filter(|_| cg.unit.is_none()) {
         cgroups::apply(
             &cgroups::Controllers::from_parts(&cg.hierarchies, &cg.joined),
             res,
@@ -273,7 +274,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     {
         namespaces::write_id_maps(pid, &plan.namespaces)?;
     }
-    cg.add(pid.as_raw())?;
+    cg.enter_init(pid.as_raw(), plan.resources.as_ref())?;
     // After the join: attaching to a cpuset cgroup rewrites the affinity.
     initial_affinity(pid, plan.process.cpu_affinity_initial.as_deref())?;
     crate::failpoint!("create::go");
@@ -344,6 +345,7 @@ fn record(
         annotations: plan.annotations.clone(),
         cgroup_paths: cg.created.clone(),
         cgroup_joined: cg.joined.clone(),
+        systemd_unit: cg.unit.clone(),
         poststart: if hooks {
             plan.hooks.poststart.clone()
         } else {
@@ -615,6 +617,7 @@ fn destroy(dir: &ContainerDir, st: &State) -> Result<(), Error> {
         joined: st.cgroup_joined.clone(),
         created: st.cgroup_paths.clone(),
         hierarchies: Vec::new(),
+        unit: st.systemd_unit.clone(),
     };
     let cg_result = cg.destroy();
     crate::failpoint!("delete::cgroup");

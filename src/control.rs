@@ -25,6 +25,9 @@ pub fn update(root: &Path, id: &str, res: &LinuxResources) -> Result<(), Error> 
             "cannot update container {id}: it is stopped"
         )));
     }
+    if let (Some(unit), Some(dir)) = (&st.systemd_unit, st.cgroup_joined.first()) {
+        return Ok(cgroups::systemd::update(unit, dir, res)?);
+    }
     let c = Controllers::of(&st.cgroup_joined)?;
     cgroups::apply(&c, res, true)?;
     Ok(())

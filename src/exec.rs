@@ -229,6 +229,8 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
         joined: st.cgroup_joined.clone(),
         created: Vec::new(),
         hierarchies: Vec::new(),
+        // Joined through cgroupfs (cgroup.procs of the scope), as runc does.
+        unit: None,
     };
     cg.add(pid.as_raw()).map_err(|e| kill_child(e.into()))?;
     // After joining the cgroup, so the reset lands within the container's cpuset.

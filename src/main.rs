@@ -47,16 +47,17 @@ fn main() {
         println!("spec: {}", berth::spec::SPEC_VERSION);
         return;
     }
-    if cli.systemd_cgroup {
-        berth::logging::error(
-            "--systemd-cgroup: no systemd on this host; berth manages cgroupfs directly (drop the flag)",
-        );
-        std::process::exit(1);
-    }
     let Some(cmd) = &cli.command else {
         berth::logging::error("no command given (see berth --help)");
         std::process::exit(1);
     };
+    // As runc 1.2: the flag picks the driver at create; later verbs follow the state.
+    if cli.systemd_cgroup && matches!(cmd, Command::Create(_) | Command::Run(_)) {
+        if let Err(e) = berth::cgroups::systemd::enable() {
+            berth::logging::error(&e);
+            std::process::exit(1);
+        }
+    }
     let root = &cli.root;
     let result = match cmd {
         Command::Create(a) => cli::create::exec(root, a),

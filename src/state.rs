@@ -88,6 +88,9 @@ pub struct State {
     /// Cgroup directories the container joined (first one used for `kill --all`).
     #[serde(default)]
     pub cgroup_joined: Vec<PathBuf>,
+    /// Under `--systemd-cgroup`: the transient unit holding the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<crate::cgroups::systemd::Unit>,
     #[serde(default)]
     pub poststart: Vec<Hook>,
     #[serde(default)]

@@ -8,10 +8,13 @@ mod hugetlb;
 mod resources;
 mod signal;
 pub mod stats;
+pub mod systemd;
 
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::LinuxResources;
 
 pub use resources::{Controllers, DEFAULT_ALLOWED, apply};
 pub use signal::kill_all;
@@ -147,6 +150,8 @@ pub struct Cgroups {
     pub created: Vec<PathBuf>,
     /// The host's hierarchies as read at creation (empty when rebuilt from state).
     pub hierarchies: Vec<Hierarchy>,
+    /// Under `--systemd-cgroup`: the transient unit that holds the container's cgroup.
+    pub unit: Option<systemd::Unit>,
 }
 
 /// cgroupsPath semantics: absolute is from the hierarchy root, relative is below the
@@ -180,6 +185,16 @@ impl Cgroups {
     /// them (removing one that someone else made meanwhile fails while it is in use).
     pub fn planned(id: &str, cgroups_path: Option<&Path>) -> Result<Cgroups, CgroupError> {
         let hs = hierarchies().map_err(cg_err("read", Path::new("/proc/self/mountinfo")))?;
+        if systemd::requested() {
+            // systemd makes the directory when the unit starts: nothing is made before.
+            let (unit, dir) = systemd::plan(id, cgroups_path)?;
+            return Ok(Cgroups {
+                joined: vec![dir],
+                created: Vec::new(),
+                hierarchies: hs,
+                unit: Some(unit),
+            });
+        }
         let self_cgroup = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
         let mut cg = Cgroups::default();
         for h in &hs {
@@ -237,11 +252,10 @@ impl Cgroups {
 
     /// Makes the planned directories; the result lists the ones really made.
     pub fn make(self) -> Result<Cgroups, CgroupError> {
-        let mut cg = Cgroups {
-            joined: Vec::new(),
-            created: Vec::new(),
-            hierarchies: Vec::new(),
-        };
+        if self.unit.is_some() {
+            return Ok(self);
+        }
+        let mut cg = Cgroups::default();
         for (h, dir) in self.hierarchies.iter().zip(self.joined) {
             let cpuset = h.controllers.iter().any(|c| c == "cpuset");
             let mut tries = 0;
@@ -281,6 +295,15 @@ impl Cgroups {
         Ok(())
     }
 
+    /// Puts the container's init in its cgroup. Under systemd the unit starts with it, and
+    /// `res` is applied then (cgroupfs containers had theirs before the init was cloned).
+    pub fn enter_init(&self, pid: i32, res: Option<&LinuxResources>) -> Result<(), CgroupError> {
+        match (&self.unit, self.joined.first()) {
+            (Some(unit), Some(dir)) => systemd::start(unit, dir, pid, res),
+            _ => self.add(pid),
+        }
+    }
+
     pub fn add(&self, pid: i32) -> Result<(), CgroupError> {
         for dir in &self.joined {
             write(&dir.join("cgroup.procs"), &pid.to_string())?;
@@ -292,7 +315,8 @@ impl Cgroups {
     /// made, deepest first. Directories it did not make are never removed.
     pub fn destroy(&self) -> Result<(), CgroupError> {
         kill_all(&self.joined, libc::SIGKILL);
-        self.remove_created_checked()
+        let stopped = self.unit.as_ref().map_or(Ok(()), systemd::stop);
+        self.remove_created_checked().and(stopped)
     }
 
     fn remove_created(&self) {

@@ -39,7 +39,7 @@ pub struct Cli {
     /// Log debug messages
     #[arg(long, global = true, help_heading = GLOBAL)]
     pub debug: bool,
-    /// Use systemd to manage cgroups (not available: this host has no systemd)
+    /// Make the container's cgroup a transient systemd scope (cgroupsPath "slice:prefix:name")
     #[arg(long = "systemd-cgroup", global = true, help_heading = GLOBAL)]
     pub systemd_cgroup: bool,
     /// Print the version

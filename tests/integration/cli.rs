@@ -306,20 +306,34 @@ fn version_names_berth_and_spec() {
     }
 }
 
+/// This host has no systemd (no /run/systemd/system): `--systemd-cgroup` is refused for
+/// create and run in one line that names the flag and the reason, before anything is made.
+/// (The driver itself is tested in the cgroup v2 + systemd guest, tests/guest.)
 #[test]
-fn systemd_cgroup_is_refused() {
+fn systemd_cgroup_without_systemd_is_refused() {
+    assert!(
+        !Path::new("/run/systemd/system").exists(),
+        "this test is for a host without systemd"
+    );
     let env = Env::new(&["true"]);
     env.write_config();
     let id = env.id();
-    env.berth(&[
-        "--systemd-cgroup",
-        "create",
-        "--bundle",
-        env.bundle.to_str().unwrap(),
-        &id,
-    ])
-    .fails_with(&["systemd"]);
-    env.assert_clean(&id);
+    let bundle = env.bundle.to_str().unwrap();
+    for verb in ["create", "run"] {
+        env.berth(&["--systemd-cgroup", verb, "--bundle", bundle, &id])
+            .fails_with(&[
+                "--systemd-cgroup",
+                "systemd is not running",
+                "/run/systemd/system",
+            ]);
+        env.assert_clean(&id);
+    }
+    let f: serde_json::Value =
+        serde_json::from_str(&env.berth(&["--systemd-cgroup", "features"]).ok().stdout).unwrap();
+    assert_eq!(f["linux"]["cgroup"]["systemd"], false);
+    // Later verbs follow the container's state, as runc's: the flag does not fail them.
+    env.berth(&["--systemd-cgroup", "delete", "--force", &id])
+        .ok();
 }
 
 // ---- against runc -------------------------------------------------------------------
