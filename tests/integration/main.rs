@@ -25,4 +25,5 @@ mod run;
 mod sandbox;
 mod seccomp;
 mod security;
+mod systemd_guest;
 mod verbs;
