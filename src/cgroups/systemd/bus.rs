@@ -67,43 +67,48 @@ pub struct Bus {
     pub unique_name: Option<String>,
 }
 
-/// The socket to use and whether a message broker sits behind it.
-fn address() -> (String, bool) {
-    if let Ok(a) = std::env::var("DBUS_SYSTEM_BUS_ADDRESS") {
-        let path = a
-            .split(';')
-            .flat_map(|t| t.strip_prefix("unix:").into_iter())
-            .flat_map(|kv| kv.split(','))
-            .find_map(|kv| kv.strip_prefix("path="));
-        if let Some(p) = path {
-            return (p.to_string(), true);
-        }
-    }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 && UnixStream::connect(PRIVATE).is_ok() {
-        return (PRIVATE.to_string(), false);
-    }
-    (SYSTEM_BUS.to_string(), true)
+/// `$DBUS_SYSTEM_BUS_ADDRESS`'s socket path (the first `unix:path=` entry).
+fn env_address() -> Option<String> {
+    let a = std::env::var("DBUS_SYSTEM_BUS_ADDRESS").ok()?;
+    a.split(';')
+        .flat_map(|t| t.strip_prefix("unix:"))
+        .flat_map(|kv| kv.split(','))
+        .find_map(|kv| kv.strip_prefix("path="))
+        .map(str::to_string)
 }
 
 impl Bus {
     /// Connects to systemd (see the module comment for which socket) and authenticates.
     pub fn systemd() -> Result<Bus, BusError> {
-        let (path, via_broker) = address();
-        Bus::connect(&path, via_broker)
+        if let Some(path) = env_address() {
+            return Bus::connect(&path, true);
+        }
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            if let Ok(sock) = UnixStream::connect(PRIVATE) {
+                return Bus::over(sock, PRIVATE, false);
+            }
+        }
+        Bus::connect(SYSTEM_BUS, true)
     }
 
     pub fn connect(path: &str, via_broker: bool) -> Result<Bus, BusError> {
-        let io = |op| {
-            move |source| BusError::Io {
-                op,
+        let sock = UnixStream::connect(path).map_err(|source| BusError::Io {
+            op: "connect",
+            path: path.to_string(),
+            source,
+        })?;
+        Bus::over(sock, path, via_broker)
+    }
+
+    /// Authenticates on a connected socket (and says Hello to a broker).
+    fn over(sock: UnixStream, path: &str, via_broker: bool) -> Result<Bus, BusError> {
+        sock.set_write_timeout(Some(Duration::from_secs(30)))
+            .map_err(|source| BusError::Io {
+                op: "set timeout",
                 path: path.to_string(),
                 source,
-            }
-        };
-        let sock = UnixStream::connect(path).map_err(io("connect"))?;
-        sock.set_write_timeout(Some(Duration::from_secs(30)))
-            .map_err(io("set timeout"))?;
+            })?;
         let mut bus = Bus {
             sock,
             path: path.to_string(),
