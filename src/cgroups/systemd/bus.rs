@@ -1,11 +1,13 @@
 //! A blocking D-Bus connection to systemd over a unix socket: SASL EXTERNAL, method calls,
 //! and waiting for a signal with a deadline. One socket, no threads, no event loop.
 //!
-//! Which socket: `$DBUS_SYSTEM_BUS_ADDRESS` when set (a `unix:path=` address); otherwise,
-//! as root, systemd's private socket /run/systemd/private (what systemctl uses as root: it
-//! needs no dbus-daemon, so it works while dbus.service is down or not yet started, and
-//! systemd sends its signals to every private connection without a match rule); otherwise
-//! the system bus /run/dbus/system_bus_socket, as runc (go-systemd) does.
+//! Which socket: `$DBUS_SYSTEM_BUS_ADDRESS` when set (a `unix:path=` address), else the
+//! system bus /run/dbus/system_bus_socket (Hello, then a match rule for JobRemoved), as
+//! runc (go-systemd) does; as root, systemd's private socket /run/systemd/private when the
+//! system bus cannot be reached (dbus-daemon down or not started yet). The system bus comes
+//! first because in the guest lane systemd 252 answered a StopUnit on a fresh private
+//! connection only once: later ones got no reply at all within 30 s, while
+//! StartTransientUnit and SetUnitProperties there, and everything over the bus, did.
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -83,13 +85,18 @@ impl Bus {
         if let Some(path) = env_address() {
             return Bus::connect(&path, true);
         }
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
-            if let Ok(sock) = UnixStream::connect(PRIVATE) {
-                return Bus::over(sock, PRIVATE, false);
+        match UnixStream::connect(SYSTEM_BUS) {
+            Ok(sock) => Bus::over(sock, SYSTEM_BUS, true),
+            // SAFETY: geteuid has no preconditions.
+            Err(_) if unsafe { libc::geteuid() } == 0 && std::path::Path::new(PRIVATE).exists() => {
+                Bus::connect(PRIVATE, false)
             }
+            Err(source) => Err(BusError::Io {
+                op: "connect",
+                path: SYSTEM_BUS.to_string(),
+                source,
+            }),
         }
-        Bus::connect(SYSTEM_BUS, true)
     }
 
     pub fn connect(path: &str, via_broker: bool) -> Result<Bus, BusError> {
@@ -187,6 +194,7 @@ impl Bus {
         self.serial += 1;
         let serial = self.serial;
         let msg = wire::method_call(serial, dest, path, iface, member, body);
+        crate::logging::debug(|| format!("D-Bus {}: call {member} (serial {serial})", self.path));
         (&self.sock).write_all(&msg).map_err(self.io_err("write"))?;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -264,6 +272,19 @@ impl Bus {
                     let rest = self.buf.split_off(len);
                     let m = wire::parse(&self.buf);
                     self.buf = rest;
+                    if let Ok(m) = &m {
+                        crate::logging::debug(|| {
+                            format!(
+                                "D-Bus {}: got type {} serial {} reply to {:?} {} {}",
+                                self.path,
+                                m.kind,
+                                m.serial,
+                                m.reply_serial,
+                                m.member.as_deref().unwrap_or(""),
+                                m.error_name.as_deref().unwrap_or("")
+                            )
+                        });
+                    }
                     return m.map_err(|source| BusError::Wire {
                         path: self.path.clone(),
                         source,
