@@ -7,7 +7,9 @@
 # 2. In a sandbox (tests/isolate.sh: own pid, mount, uts, ipc and network namespaces and
 #    own cgroups): the quick benchmark, unit and real-container integration tests, the
 #    conformance suite, then a check that no test left a process behind.
-# 3. On the host: the checkout must be as clean as before the run.
+# 3. On the host: the guest lane (tests/guest/run.sh: a cgroup v2 + systemd + AppArmor
+#    guest under qemu; its tests join the total), then the checkout must be as clean as
+#    before the run.
 # The last line is the total: `N passed, N failed, N skipped`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +52,9 @@ if [ ${#need[@]} -gt 0 ] || [ ${#engines[@]} -gt 0 ]; then
         echo "run-all: could not install ${engines[*]}; their end-to-end tests will skip"
 fi
 
+# The guest lane's qemu (bookworm-backports), debootstrap and e2fsprogs: tests/guest/install.sh.
+bash tests/guest/install.sh || echo "run-all: could not install qemu; the guest lane will fail"
+
 echo "run-all: cargo fmt --check"
 cargo fmt --all -- --check
 cargo fmt --manifest-path conformance/Cargo.toml -- --check
@@ -80,6 +85,11 @@ bash tests/isolate.sh berth-leak-selftest -- bash -c \
     'setsid sleep 60 </dev/null >/dev/null 2>&1 & bash tests/leak-check.sh target/leak-selftest.ps' \
     >target/leak-selftest.out 2>&1
 leak_selftest=$?
+# On the host: qemu is the isolation (tests/guest/README.md). Ends with `N passed, N failed`.
+echo "run-all: guest lane (cgroup v2 + systemd + AppArmor guest under qemu: tests/guest/run.sh)"
+bash tests/guest/run.sh 2>&1 | tee target/guest-lane.txt
+guest=${PIPESTATUS[0]}
+read -r guest_passed guest_failed < <(tail -1 target/guest-lane.txt | awk '{ print $1 + 0, $3 + 0 }')
 set -e
 
 checks_passed=0 checks_failed=0
@@ -97,6 +107,7 @@ check "conformance suite (berth)" "$(status conformance)"
 check "no process left behind by a test" "$(status leaks)"
 check "the leak check catches a leaked process" "$([ "$leak_selftest" != 0 ] && grep -q 'sleep 60' target/leak-selftest.out && echo 0 || echo 1)"
 check "quick benchmark" "$(status bench)"
+check "guest lane (exit $guest)" "$([ "$guest" = 0 ] && echo 0 || echo 1)"
 dirty_after=$(git status --porcelain 2>/dev/null || true)
 if [ "$dirty_after" != "$dirty_before" ]; then
     echo "run-all: the run changed the checkout:"
@@ -107,7 +118,7 @@ else
 fi
 echo "run-all: $(($(date +%s) - start)) s; suite checks: $checks_passed passed, $checks_failed failed"
 # One closing line over all test binaries and the suite checks above.
-awk -v cp="$checks_passed" -v cf="$checks_failed" '
+awk -v cp="$checks_passed" -v cf="$checks_failed" -v gp="$guest_passed" -v gf="$guest_failed" '
     /^test result:/ { p += $4; f += $6; i += $8 }
-    END { p += cp; f += cf; printf "%d passed, %d failed, %d skipped\n", p, f, i; exit (f > 0 || p == cp) }
+    END { p += cp + gp; f += cf + gf; printf "%d passed, %d failed, %d skipped\n", p, f, i; exit (f > 0 || p == cp) }
 ' target/test-output.txt
