@@ -289,8 +289,8 @@ fn no_cgroupns(mut env: Env) -> Env {
 }
 
 /// No cgroupsPath: `berth-<id>.scope` in system.slice; a dashed slice nests as systemd
-/// nests it; over the system bus (dbus-daemon, Hello and a match rule) as over systemd's
-/// private socket; a create that fails leaves no unit; a bad cgroupsPath is one line.
+/// nests it; an explicit $DBUS_SYSTEM_BUS_ADDRESS is followed; a create that fails leaves no
+/// unit; a bad cgroupsPath is one line.
 #[test]
 #[ignore = "guest lane: needs a cgroup v2 + systemd + AppArmor host (tests/guest/run.sh)"]
 fn guest_systemd_paths_buses_and_failures() {
