@@ -69,9 +69,13 @@ pub struct Bus {
     pub unique_name: Option<String>,
 }
 
-/// `$DBUS_SYSTEM_BUS_ADDRESS`'s socket path (the first `unix:path=` entry).
+/// `$DBUS_SYSTEM_BUS_ADDRESS`'s socket path.
 fn env_address() -> Option<String> {
-    let a = std::env::var("DBUS_SYSTEM_BUS_ADDRESS").ok()?;
+    unix_path(&std::env::var("DBUS_SYSTEM_BUS_ADDRESS").ok()?)
+}
+
+/// The first `unix:path=` socket of a D-Bus address list ("unix:path=/a,guid=…;tcp:…").
+fn unix_path(a: &str) -> Option<String> {
     a.split(';')
         .flat_map(|t| t.strip_prefix("unix:"))
         .flat_map(|kv| kv.split(','))
@@ -455,6 +459,18 @@ mod tests {
         // The connection still works after a timeout.
         bus.call(DBUS, "/org/freedesktop/DBus", DBUS, "GetId", &[])
             .expect("GetId");
+    }
+
+    #[test]
+    fn bus_addresses() {
+        let p = |a: &str| unix_path(a);
+        assert_eq!(
+            p("unix:path=/run/dbus/system_bus_socket").as_deref(),
+            Some("/run/dbus/system_bus_socket")
+        );
+        assert_eq!(p("tcp:host=x;unix:guid=1,path=/b").as_deref(), Some("/b"));
+        assert_eq!(p("unix:abstract=/x"), None);
+        assert_eq!(p(""), None);
     }
 
     #[test]
