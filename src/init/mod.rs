@@ -158,6 +158,16 @@ fn seccomp_load<'a>(plan: &'a Plan, socket: Option<RawFd>, pid: i32) -> Option<S
     })
 }
 
+/// Whether a no_new_privs filter with NOTIFY rules is loaded before the FIFO wait rather
+/// than just before execve (without no_new_privs every filter is loaded early anyway).
+fn notify_at_create(plan: &Plan) -> bool {
+    plan.process.no_new_privileges
+        && plan
+            .seccomp
+            .as_ref()
+            .is_some_and(|s| s.compiled.has_notify())
+}
+
 /// A fresh session keyring for the container, so it cannot read or add to the keys of the
 /// session that started it (as runc does unless --no-new-keyring).
 fn join_session_keyring(id: &str) -> Result<(), InitError> {
@@ -310,6 +320,14 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
         plan.namespaces.has(CloneFlags::CLONE_NEWUSER),
         seccomp_load(plan, a.seccomp_socket, host_pid).as_ref(),
     )?;
+    // A listener agent gets its fd during `create`, as runc hands it over: an agent may
+    // wait for it before anyone calls `start`. Loaded here, the filter also covers the
+    // FIFO wait, which is why NOTIFY on write is refused (compile).
+    if notify_at_create(plan) {
+        if let Some(s) = seccomp_load(plan, a.seccomp_socket, host_pid) {
+            load_seccomp(&s)?;
+        }
+    }
     let exe = process::find_executable(&plan.process)?;
     crate::failpoint!("init::process");
     a.chan.send(&Msg::Ready).map_err(ExpectError::from)?;
@@ -395,7 +413,7 @@ fn after_start(
     if let Err(e) = process::cloexec_fds_from(3 + preserve_fds) {
         return e;
     }
-    if plan.process.no_new_privileges {
+    if plan.process.no_new_privileges && !notify_at_create(plan) {
         if let Some(s) = seccomp_load(plan, seccomp_socket, r.host_pid) {
             if let Err(e) = load_seccomp(&s) {
                 return e;

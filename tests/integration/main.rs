@@ -24,5 +24,6 @@ mod rootfs;
 mod run;
 mod sandbox;
 mod seccomp;
+mod seccomp_contract;
 mod security;
 mod verbs;
