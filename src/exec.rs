@@ -30,6 +30,10 @@ pub struct ExecOpts {
     pub seccomp: Option<crate::spec::SeccompPlan>,
     /// The container's `process.oomScoreAdj` (runc gives it to exec'd processes too).
     pub oom_score_adj: Option<i32>,
+    /// `--cgroup`: sub-cgroups of the container's to join instead of its own.
+    pub sub_cgroups: crate::cgroups::subgroup::SubCgroups,
+    /// The container's `linux.personality` (runc 1.2+ gives it to exec'd processes too).
+    pub personality: Option<crate::spec::Personality>,
 }
 
 /// The container's init as a pidfd, and the namespaces of it that differ from ours. Fails
@@ -153,6 +157,14 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
             "exec --tty --detach needs --console-socket".into(),
         ));
     }
+    // Checked before anything exists, so a bad --cgroup leaves nothing behind.
+    let cgroup_dirs = if o.sub_cgroups.is_empty() {
+        st.cgroup_joined.clone()
+    } else {
+        let hs = crate::cgroups::hierarchies()
+            .map_err(|e| Error::Msg(format!("--cgroup: read /proc/self/mountinfo: {e}")))?;
+        o.sub_cgroups.apply(&st.cgroup_joined, &hs)?
+    };
     // Status checked, nothing joined: a test kills the init here to see exec fail closed.
     crate::failpoint!("exec::status-checked");
     let target = container_namespaces(id, &st)?;
@@ -226,7 +238,7 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
         e
     };
     let cg = Cgroups {
-        joined: st.cgroup_joined.clone(),
+        joined: cgroup_dirs,
         created: Vec::new(),
         hierarchies: Vec::new(),
     };
@@ -343,7 +355,7 @@ fn setup(
         state: state.clone(),
         pid: host_pid,
     });
-    init::setup_process(&o.process, None, userns, seccomp.as_ref())?;
+    init::setup_process(&o.process, o.personality, userns, seccomp.as_ref())?;
     let exe = init::process::find_executable(&o.process)?;
     if let Some(cpus) = &o.process.cpu_affinity_final {
         init::process::cpu_affinity(0, cpus, "final")?;

@@ -8,6 +8,7 @@ mod hugetlb;
 mod resources;
 mod signal;
 pub mod stats;
+pub mod subgroup;
 
 use std::fs;
 use std::io::{self, Write};

@@ -434,21 +434,7 @@ fn plan_on(
 
     let sysctl = linux::sysctl(&linux, &namespaces)?;
 
-    let personality = match linux.personality() {
-        None => None,
-        Some(p) => {
-            use oci_spec::runtime::LinuxPersonalityDomain as D;
-            if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
-                return Err(invalid("linux.personality.flags", "no flags are supported"));
-            }
-            Some(Personality {
-                domain: match p.domain() {
-                    D::PerLinux => 0x0000,
-                    D::PerLinux32 => 0x0008,
-                },
-            })
-        }
-    };
+    let personality = personality_plan(linux.personality().as_ref())?;
 
     let memory_policy = linux
         .memory_policy()
@@ -608,6 +594,24 @@ fn container_path(field: &str, p: &Path) -> Result<PathBuf, SpecError> {
         ));
     }
     Ok(p.to_path_buf())
+}
+
+/// `linux.personality` as personality(2) takes it (the container's init and, as in runc
+/// 1.2+, every exec'd process get it).
+pub fn personality_plan(
+    p: Option<&oci_spec::runtime::LinuxPersonality>,
+) -> Result<Option<Personality>, SpecError> {
+    use oci_spec::runtime::LinuxPersonalityDomain as D;
+    let Some(p) = p else { return Ok(None) };
+    if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+        return Err(invalid("linux.personality.flags", "no flags are supported"));
+    }
+    Ok(Some(Personality {
+        domain: match p.domain() {
+            D::PerLinux => 0x0000,
+            D::PerLinux32 => 0x0008,
+        },
+    }))
 }
 
 #[cfg(test)]

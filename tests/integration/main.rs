@@ -5,10 +5,11 @@ mod cgroups;
 mod cli;
 mod common;
 mod concurrency;
-mod contract;
+pub(crate) mod contract;
 mod contract_tty_cgroups;
 mod engines;
 mod exec;
+mod exec_contract;
 #[cfg(feature = "failpoints")]
 mod faults;
 mod help;
