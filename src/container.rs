@@ -245,6 +245,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
             drop(parent_chan);
             // Only our copy of the fd: the lock stays with the parent until it exits.
             drop(lock);
+            namespaces::spawn_init(&plan.namespaces, &child_chan);
             init::run(InitArgs {
                 plan: &plan,
                 chan: child_chan,
@@ -262,6 +263,12 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     guard.child = Some(pid);
     crate::failpoint!("create::clone");
     drop(child_chan);
+    let (pid, pidfd) = namespaces::adopt_init(
+        &plan.namespaces,
+        (pid, pidfd),
+        &parent_chan,
+        &mut guard.child,
+    )?;
     drop(console);
     drop(seccomp_agent);
     drop(idmapped);
