@@ -2,7 +2,7 @@
 //! run = create + start + wait + delete.
 
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -16,6 +16,7 @@ use crate::hooks;
 use crate::init::{self, InitArgs};
 use crate::logging;
 use crate::namespaces::{self, Forked, ParentNs};
+pub use crate::poll::poll_readable;
 use crate::spec::{self, Plan, PlanOptions};
 use crate::state::{self, ContainerDir, State, Status};
 use crate::sync::{Channel, ExpectError, Msg};
@@ -427,29 +428,6 @@ pub fn pidfd_for(st: &State) -> Option<OwnedFd> {
     state::is_alive(st).then_some(fd)
 }
 
-/// poll(2) for readability; the index of the first ready fd, None on timeout.
-pub fn poll_readable(fds: &[BorrowedFd], timeout_ms: i32) -> Option<usize> {
-    let mut pfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|f| libc::pollfd {
-            fd: f.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    loop {
-        // SAFETY: pfds is a valid array of the length we pass.
-        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as _, timeout_ms) };
-        if n < 0 && nix::Error::last() == nix::Error::EINTR {
-            continue;
-        }
-        if n <= 0 {
-            return None;
-        }
-        return pfds.iter().position(|p| p.revents != 0);
-    }
-}
-
 pub fn start(root: &Path, id: &str) -> Result<(), Error> {
     let dir = ContainerDir::new(root, id)?;
     let _lock = dir.lock()?;
@@ -514,7 +492,12 @@ fn start_created(dir: &ContainerDir, st: &State) -> Result<(), Error> {
     if !st.poststart.is_empty() {
         let state = state::hook_state(&st.id, "running", st.pid, &st.bundle, &st.annotations);
         let state = serde_json::to_vec(&state).unwrap_or_default();
-        hooks::run_all_warn("poststart", &st.poststart, &state);
+        // runtime-spec 1.3.0, as runc: a failed poststart hook is an error; the container
+        // is stopped and its lifecycle continues at delete.
+        if let Err(e) = hooks::run_all("poststart", &st.poststart, &state) {
+            stop(st);
+            return Err(e.into());
+        }
     }
     Ok(())
 }

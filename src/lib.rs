@@ -13,6 +13,7 @@ pub mod logging;
 pub mod namespaces;
 pub mod netdev;
 pub mod pidfd;
+pub mod poll;
 pub mod rootfs;
 pub mod security;
 pub mod signals;

@@ -22,11 +22,9 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 pub use plan::*;
 
-/// The runtime-spec version berth implements, for `--version`, `features` and `spec`.
-/// 1.3.0's additions (netDevices, memoryPolicy) are in, but 1.3.0 also changed what a failed
-/// poststart hook means (stop the container, continue at delete); berth says 1.3.0 once it
-/// follows that.
-pub const SPEC_VERSION: &str = "1.2.1";
+/// The runtime-spec version berth implements, for `--version`, `features` and `spec`:
+/// 1.3.0, with its netDevices, memoryPolicy and failed-poststart semantics.
+pub const SPEC_VERSION: &str = "1.3.0";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
