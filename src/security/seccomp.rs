@@ -24,8 +24,8 @@
 //! * SCMP_ARCH_X86: the rules are compiled again with i386 numbers. Without X86, i386 calls
 //!   (int 0x80, 32-bit binaries) kill the process.
 //! * x32 and i386 compare only the low 32 bits of arguments, as libseccomp does for 32-bit ABIs.
-//! * Other arches never reach this kernel: listed next to an x86 one they are skipped with a
-//!   warning; listed alone they are an error, as the profile was written for another machine.
+//! * Other arches never reach this kernel: they are skipped with a warning, even when listed
+//!   alone (runc, through libseccomp, always filters the native arch too).
 //! * Unlike libseccomp, i386 rules on socket(2)-family calls are not mirrored onto socketcall(2).
 //!
 //! Each ABI gets its own program per action (NOTIFY excepted: the kernel allows one listener),
@@ -381,27 +381,19 @@ fn condition(a: &LinuxSeccompArg, field: &str) -> Result<Cond, SeccompError> {
 
 /// Returns which ABIs (x86_64, x32, i386) the filters cover.
 fn architectures(list: &[Arch], warnings: &mut Vec<String>) -> Result<[bool; 3], SeccompError> {
-    let (mut enabled, mut listed_x86, mut foreign) = ([true, false, false], false, Vec::new());
+    let (mut enabled, mut foreign) = ([true, false, false], Vec::new());
     for a in list {
         match a {
             Arch::ScmpArchX86_64 | Arch::ScmpArchNative => {}
             Arch::ScmpArchX32 => enabled[1] = true,
             Arch::ScmpArchX86 => enabled[2] = true,
-            other => {
-                foreign.push(other.to_string());
-                continue;
-            }
+            other => foreign.push(other.to_string()),
         }
-        listed_x86 = true;
     }
     if !foreign.is_empty() {
+        // As runc (libseccomp always keeps the native arch): listed alone too, the
+        // profile still filters x86_64 calls.
         let names = foreign.join(", ");
-        if !listed_x86 {
-            return Err(invalid(
-                "architectures",
-                format!("{names} cannot be compiled on x86_64"),
-            ));
-        }
         warnings.push(format!(
             "linux.seccomp.architectures: {names} skipped: such calls never reach an x86_64 kernel"
         ));
@@ -761,10 +753,6 @@ mod tests {
             (
                 json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "x"}),
                 "listenerMetadata: set without listenerPath",
-            ),
-            (
-                json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_ARM"]}),
-                "architectures: SCMP_ARCH_ARM cannot be compiled on x86_64",
             ),
         ];
         for (spec, message) in cases {
