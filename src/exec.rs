@@ -347,7 +347,8 @@ fn setup(
     // process's image in this window.
     crate::failpoint!("exec::joined");
     if o.process.terminal {
-        crate::rootfs::setup_console(fds.console, o.process.console_size, false)?;
+        let relayed = o.console_socket.is_none();
+        crate::rootfs::setup_console(fds.console, o.process.console_size, false, relayed)?;
     }
     let seccomp = o.seccomp.as_ref().map(|s| init::SeccompLoad {
         plan: s,

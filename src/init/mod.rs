@@ -298,7 +298,8 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     // The console before sysctls and masked/read-only paths, at runc's step (so its
     // /dev/console bind sits where runc's does in mountinfo).
     if plan.process.terminal {
-        rootfs::setup_console(a.console_socket, plan.process.console_size, true)?;
+        // The parent clears ONLCR of its own relay before `start` (no race there).
+        rootfs::setup_console(a.console_socket, plan.process.console_size, true, false)?;
     }
     for (k, v) in &plan.sysctl {
         let path = Path::new("/proc/sys").join(k.replace('.', "/"));
