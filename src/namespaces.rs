@@ -94,6 +94,24 @@ pub fn clone_into(flags: CloneFlags) -> Result<Forked, NsError> {
             std::mem::size_of::<CloneArgs>(),
         )
     };
+    // Without clone3 (kernels before 5.3; a seccomp profile answering ENOSYS, as Docker's
+    // does for nested runtimes; valgrind), clone(2) takes the same flags and the pidfd.
+    let ret = if ret == -1 && nix::Error::last() == nix::Error::ENOSYS {
+        // SAFETY: fork()-like clone without CLONE_VM or a new stack; the pidfd is written
+        // to `pidfd` (CLONE_PIDFD uses the parent_tid argument).
+        unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                args.flags | args.exit_signal,
+                0usize,
+                &mut pidfd as *mut RawFd,
+                0usize,
+                0usize,
+            )
+        }
+    } else {
+        ret
+    };
     match ret {
         -1 => Err(NsError::Clone {
             flags,
