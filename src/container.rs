@@ -36,6 +36,8 @@ pub enum Error {
     Hook(#[from] hooks::HookError),
     #[error(transparent)]
     Netdev(#[from] crate::netdev::NetdevError),
+    #[error(transparent)]
+    Rootless(#[from] crate::rootless::RootlessError),
     #[error("{what} {}: {source}", path.display())]
     Io {
         what: &'static str,
@@ -168,6 +170,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     if dir.exists() {
         return Err(state::StateError::Exists(id.to_string()).into());
     }
+    crate::rootless::check_plan(&plan)?;
     // Socket activation (sd_listen_fds): fds 3.. meant for us go to the container's init.
     let mut preserve_fds = opts.preserve_fds;
     if let Some(n) = listen_fds() {
@@ -219,7 +222,11 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     crate::failpoint!("create::fifo");
     // Recorded before they are made (pid 0 = no init yet): a berth killed from here on
     // leaves a state that names the cgroups, which `delete` then empties and removes.
-    let planned = Cgroups::planned(id, plan.cgroups_path.as_deref())?;
+    if let Some(p) = crate::rootless::cgroups_path(id, plan.cgroups_path.as_deref()) {
+        plan.cgroups_path = Some(p);
+    }
+    let (planned, skipped) =
+        crate::rootless::usable_cgroups(Cgroups::planned(id, plan.cgroups_path.as_deref())?);
     // Before the state names these directories: a delete of this container would kill
     // whatever is in them.
     planned.check_empty(plan.cgroups_path.as_deref())?;
@@ -233,9 +240,10 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     if let Some(res) = &plan.resources {
         cgroups::apply(
             &cgroups::Controllers::from_parts(&cg.hierarchies, &cg.joined),
-            res,
+            &crate::rootless::resources(res),
             false,
-        )?;
+        )
+        .map_err(|e| crate::rootless::explain(e, &skipped))?;
     }
     let idmapped = crate::rootfs::idmap::prepare(&plan).map_err(|e| Error::Msg(e.to_string()))?;
     let (parent_chan, child_chan) = Channel::pair()?;
@@ -271,7 +279,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
         .new
         .contains(nix::sched::CloneFlags::CLONE_NEWUSER)
     {
-        namespaces::write_id_maps(pid, &plan.namespaces)?;
+        crate::rootless::write_id_maps(pid, &plan.namespaces)?;
     }
     cg.add(pid.as_raw())?;
     // After the join: attaching to a cpuset cgroup rewrites the affinity.

@@ -14,6 +14,7 @@ pub mod namespaces;
 pub mod netdev;
 pub mod pidfd;
 pub mod rootfs;
+pub mod rootless;
 pub mod security;
 pub mod signals;
 pub mod spec;

@@ -21,6 +21,7 @@ mod namespaces;
 mod netdev;
 mod process;
 mod rootfs;
+mod rootless;
 mod run;
 mod sandbox;
 mod seccomp;
