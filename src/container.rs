@@ -222,9 +222,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     crate::failpoint!("create::fifo");
     // Recorded before they are made (pid 0 = no init yet): a berth killed from here on
     // leaves a state that names the cgroups, which `delete` then empties and removes.
-    if let Some(p) = crate::rootless::cgroups_path(id, plan.cgroups_path.as_deref()) {
-        plan.cgroups_path = Some(p);
-    }
+    plan.cgroups_path = crate::rootless::cgroups_path(id, plan.cgroups_path.take());
     let (planned, skipped) =
         crate::rootless::usable_cgroups(Cgroups::planned(id, plan.cgroups_path.as_deref())?);
     // Before the state names these directories: a delete of this container would kill

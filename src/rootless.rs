@@ -220,12 +220,12 @@ fn find_program(prog: &str) -> Option<PathBuf> {
 /// runc's default cgroup of a rootless container on a cgroup v2 host: beside the
 /// runtime's own (`<parent of own>/<id>`), which is where a delegated subtree lets a user
 /// make one; berth's `/berth/<id>` would be outside it. Elsewhere the config's path.
-pub fn cgroups_path(id: &str, configured: Option<&Path>) -> Option<PathBuf> {
+pub fn cgroups_path(id: &str, configured: Option<PathBuf>) -> Option<PathBuf> {
     use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, statfs};
     let unified =
         statfs("/sys/fs/cgroup").is_ok_and(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC);
     if configured.is_some() || !unified || !cgroups_rootless() {
-        return configured.map(Path::to_path_buf);
+        return configured;
     }
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     let own = own.lines().find_map(|l| l.strip_prefix("0::"))?;

@@ -456,3 +456,106 @@ fn spec_rootless_equals_runcs() {
     let (uid, _, _, _) = user();
     assert_eq!(a["linux"]["uidMappings"][0]["hostID"], uid);
 }
+
+/// A cgroup v2 subtree delegated to the user as systemd's `Delegate=yes` does it: the
+/// directory and its cgroup.procs, cgroup.subtree_control and cgroup.threads are the
+/// user's. `runner/` holds the user's commands (a process may be moved only within a
+/// subtree whose cgroup.procs the mover can write). Removed when dropped.
+struct Delegated(PathBuf);
+
+impl Delegated {
+    fn new() -> Delegated {
+        let (uid, gid, _, _) = user();
+        let d = PathBuf::from(format!("/sys/fs/cgroup/berth-rl-{}", std::process::id()));
+        for dir in [d.clone(), d.join("runner")] {
+            std::fs::create_dir(&dir).unwrap();
+            for f in [
+                "",
+                "cgroup.procs",
+                "cgroup.subtree_control",
+                "cgroup.threads",
+            ] {
+                std::os::unix::fs::chown(dir.join(f), Some(uid), Some(gid)).unwrap();
+            }
+        }
+        Delegated(d)
+    }
+
+    /// `cmd` (the user's) started from the delegated `runner` cgroup: root moves the shell
+    /// there, then runuser drops to the user.
+    fn wrap(&self, cmd: &Command) -> Command {
+        let mut c = Command::new("sh");
+        c.args(["-c", "echo $$ > \"$0\" && exec \"$@\""])
+            .arg(self.0.join("runner/cgroup.procs"))
+            .arg(cmd.get_program())
+            .args(cmd.get_args())
+            .current_dir(cmd.get_current_dir().unwrap_or(Path::new("/")));
+        c
+    }
+
+    fn children(&self) -> Vec<String> {
+        std::fs::read_dir(&self.0)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "runner")
+            .collect()
+    }
+}
+
+impl Drop for Delegated {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(self.0.join("runner"));
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+#[ignore = "guest lane: needs a cgroup v2 + systemd + AppArmor host (tests/guest/run.sh)"]
+fn guest_rootless_memory_limit_in_a_delegated_v2_subtree() {
+    let u = UserDir::new("berth-rl-");
+    let deleg = Delegated::new();
+    // The container sees its own cgroup (spec --rootless adds a cgroup namespace on v2).
+    let b = u.bundle(
+        "mem",
+        "cat /sys/fs/cgroup/memory.max; cat /proc/self/cgroup",
+        |c| c["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 64}}),
+    );
+    let bundle = b.to_str().unwrap();
+    let berth = u.berth.to_str().unwrap();
+    let o = run_cmd(
+        &mut deleg.wrap(&u.command(berth, &["run", "--bundle", bundle, "rl-v2"])),
+        Duration::from_secs(120),
+    );
+    o.ok();
+    assert_eq!(o.stdout, "67108864\n0::/\n");
+    let r = run_cmd(
+        &mut deleg.wrap(&u.command("runc", &["run", "--bundle", bundle, "rl-v2"])),
+        Duration::from_secs(120),
+    );
+    assert_eq!(r.ok().stdout, o.stdout, "runc differs");
+    // While it runs, the limit is in the delegated tree, beside the runner (runc's place).
+    // Started outside the delegated subtree, the user may write no cgroup: refused.
+    u.berth(&["run", "--bundle", bundle, "rl-v2"])
+        .fails_with(&["linux.resources.memory", "rootless"]);
+    let bs = u.bundle("sleep", "sleep 100", |c| {
+        c["linux"]["resources"] = json!({"memory": {"limit": 33554432}})
+    });
+    run_cmd(
+        &mut deleg.wrap(&u.command(
+            berth,
+            &["run", "-d", "--bundle", bs.to_str().unwrap(), "rl-v2d"],
+        )),
+        Duration::from_secs(120),
+    )
+    .ok();
+    let max = std::fs::read_to_string(deleg.0.join("rl-v2d/memory.max")).unwrap();
+    assert_eq!(max, "33554432\n");
+    let cg = std::fs::metadata(deleg.0.join("rl-v2d")).unwrap();
+    assert_eq!(cg.uid(), user().0, "the container's cgroup is the user's");
+    u.berth(&["delete", "--force", "rl-v2d"]).ok();
+    assert_eq!(deleg.children(), Vec::<String>::new(), "cgroups left");
+    drop(deleg);
+    u.assert_clean(&["rl-v2", "rl-v2d"]);
+}
