@@ -521,7 +521,8 @@ fn start_created(dir: &ContainerDir, st: &State) -> Result<(), Error> {
 pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<(), Error> {
     let dir = ContainerDir::new(root, id)?;
     let st = dir.load()?;
-    if all {
+    // Without cgroups (rootless on v1) only the init can be signalled, as by newer runc.
+    if all && !st.cgroup_joined.is_empty() {
         // Also after the init exited, as runc: containerd's shim sends `kill --all KILL`
         // when the init of a container sharing its pod's pid namespace has exited, to
         // reap what it left in the cgroup. The cgroup holds only the container's processes.

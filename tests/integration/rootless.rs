@@ -255,7 +255,8 @@ fn rootless_detached_exec_kill_delete_and_pause_refused() {
     // No freezer cgroup for a rootless container on cgroup v1: a clear refusal.
     u.berth(&["pause", "rl-d"])
         .fails_with(&["freezer", "rootless"]);
-    u.berth(&["kill", "rl-d", "KILL"]).ok();
+    // No cgroup to list its processes: --all signals the init, and its pid namespace ends.
+    u.berth(&["kill", "--all", "rl-d", "KILL"]).ok();
     for _ in 0..200 {
         let st: Value = serde_json::from_str(&u.berth(&["state", "rl-d"]).stdout).unwrap();
         if st["status"] == "stopped" {

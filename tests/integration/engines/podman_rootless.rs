@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use super::{IMAGE, LIMIT, image_dir, installed, ok};
-use crate::common::{Out, run_cmd};
+use crate::common::{Out, run_cmd, run_cmd_stdin};
 use crate::rootless::{UserDir, user};
 
 struct RootlessPodman {
@@ -93,10 +93,15 @@ network_config_dir = "{d}/networks"
             .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
             .collect();
         let cmd = format!("env {}", quoted.join(" "));
-        run_cmd(
+        // Its stdin stays open until it is done: on EOF podman closes the container's
+        // stdin, and the pty's hangup lost the output of runc's container 2 times in 8.
+        let (rx, tx) = std::io::pipe().unwrap();
+        let out = run_cmd_stdin(
             &mut self.u.command("script", &["-qec", &cmd, "/dev/null"]),
-            LIMIT,
-        )
+            std::fs::File::from(std::os::fd::OwnedFd::from(rx)),
+        );
+        drop(tx);
+        out
     }
 }
 
