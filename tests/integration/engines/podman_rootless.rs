@@ -95,10 +95,10 @@ network_config_dir = "{d}/networks"
         let cmd = format!("env {}", quoted.join(" "));
         // Its stdin stays open until it is done: on EOF podman closes the container's
         // stdin, and the pty's hangup lost the output of runc's container 2 times in 8.
-        let (rx, tx) = std::io::pipe().unwrap();
+        let (rx, tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
         let out = run_cmd_stdin(
             &mut self.u.command("script", &["-qec", &cmd, "/dev/null"]),
-            std::fs::File::from(std::os::fd::OwnedFd::from(rx)),
+            std::fs::File::from(rx),
         );
         drop(tx);
         out
