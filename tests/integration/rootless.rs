@@ -255,6 +255,9 @@ fn rootless_detached_exec_kill_delete_and_pause_refused() {
     // No freezer cgroup for a rootless container on cgroup v1: a clear refusal.
     u.berth(&["pause", "rl-d"])
         .fails_with(&["freezer", "rootless"]);
+    // Nor a cgroup to list its processes from.
+    u.berth(&["ps", "rl-d"])
+        .fails_with(&["no pids cgroup", "rootless"]);
     // No cgroup to list its processes: --all signals the init, and its pid namespace ends.
     u.berth(&["kill", "--all", "rl-d", "KILL"]).ok();
     for _ in 0..200 {

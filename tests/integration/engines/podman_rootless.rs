@@ -108,7 +108,7 @@ network_config_dir = "{d}/networks"
 impl Drop for RootlessPodman {
     fn drop(&mut self) {
         let _ = self.podman(&["rm", "-af", "-t", "0"]);
-        kill_pause_process(&self.u.xdg);
+        kill_pause_process(self.u.path(), &self.u.xdg);
         // Conmon and runtime copies name the user's directory: end any left.
         let needle = self.u.path().as_os_str().as_encoded_bytes().to_vec();
         for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
@@ -127,14 +127,16 @@ impl Drop for RootlessPodman {
 
 /// Rootless podman keeps a pause process holding its user namespace between commands;
 /// it would outlive the test.
-fn kill_pause_process(xdg: &Path) {
-    let f = xdg.join("libpod/tmp/pause.pid");
-    if let Some(pid) = std::fs::read_to_string(&f)
-        .ok()
-        .and_then(|s| s.trim().parse::<i32>().ok())
-    {
-        // SAFETY: kill(2) of the pause process this test's podman started.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+/// Its pid file is in podman's tmp_dir (ours: `<dir>/tmp`), by default under XDG_RUNTIME_DIR.
+fn kill_pause_process(dir: &Path, xdg: &Path) {
+    for f in [dir.join("tmp/pause.pid"), xdg.join("libpod/tmp/pause.pid")] {
+        if let Some(pid) = std::fs::read_to_string(&f)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        {
+            // SAFETY: kill(2) of the pause process this test's podman started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
     }
 }
 
