@@ -37,6 +37,8 @@ pub enum Error {
     Hook(#[from] hooks::HookError),
     #[error(transparent)]
     Netdev(#[from] crate::netdev::NetdevError),
+    #[error(transparent)]
+    Rootless(#[from] crate::rootless::RootlessError),
     #[error("{what} {}: {source}", path.display())]
     Io {
         what: &'static str,
@@ -169,6 +171,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     if dir.exists() {
         return Err(state::StateError::Exists(id.to_string()).into());
     }
+    crate::rootless::check_plan(&plan)?;
     // Socket activation (sd_listen_fds): fds 3.. meant for us go to the container's init.
     let mut preserve_fds = opts.preserve_fds;
     if let Some(n) = listen_fds() {
@@ -220,7 +223,9 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     crate::failpoint!("create::fifo");
     // Recorded before they are made (pid 0 = no init yet): a berth killed from here on
     // leaves a state that names the cgroups, which `delete` then empties and removes.
-    let planned = Cgroups::planned(id, plan.cgroups_path.as_deref())?;
+    plan.cgroups_path = crate::rootless::cgroups_path(id, plan.cgroups_path.take());
+    let (planned, skipped) =
+        crate::rootless::usable_cgroups(Cgroups::planned(id, plan.cgroups_path.as_deref())?);
     // Before the state names these directories: a delete of this container would kill
     // whatever is in them.
     planned.check_empty(plan.cgroups_path.as_deref())?;
@@ -234,9 +239,10 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     if let Some(res) = &plan.resources {
         cgroups::apply(
             &cgroups::Controllers::from_parts(&cg.hierarchies, &cg.joined),
-            res,
+            &crate::rootless::resources(res),
             false,
-        )?;
+        )
+        .map_err(|e| crate::rootless::explain(e, &skipped))?;
     }
     let idmapped = crate::rootfs::idmap::prepare(&plan).map_err(|e| Error::Msg(e.to_string()))?;
     let (parent_chan, child_chan) = Channel::pair()?;
@@ -279,7 +285,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
         .new
         .contains(nix::sched::CloneFlags::CLONE_NEWUSER)
     {
-        namespaces::write_id_maps(pid, &plan.namespaces)?;
+        crate::rootless::write_id_maps(pid, &plan.namespaces)?;
     }
     cg.add(pid.as_raw())?;
     // After the join: attaching to a cpuset cgroup rewrites the affinity.
@@ -505,7 +511,8 @@ fn start_created(dir: &ContainerDir, st: &State) -> Result<(), Error> {
 pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<(), Error> {
     let dir = ContainerDir::new(root, id)?;
     let st = dir.load()?;
-    if all {
+    // Without cgroups (rootless on v1) only the init can be signalled, as by newer runc.
+    if all && !st.cgroup_joined.is_empty() {
         // Also after the init exited, as runc: containerd's shim sends `kill --all KILL`
         // when the init of a container sharing its pod's pid namespace has exited, to
         // reap what it left in the cgroup. The cgroup holds only the container's processes.

@@ -63,6 +63,20 @@ impl Target {
     }
 }
 
+/// An ordinary user may join the container's other namespaces only from inside its user
+/// namespace (setns needs CAP_SYS_ADMIN in the caller's own): we enter it here, before the
+/// pid namespace, as runc's nsexec enters it first; the child then joins the rest.
+fn join_user_first(target: &mut Target) -> Result<(), Error> {
+    let user = CloneFlags::CLONE_NEWUSER;
+    if !target.nss.iter().any(|(f, _)| *f == user) {
+        return Ok(());
+    }
+    setns_pidfd(&target.pidfd, user)
+        .map_err(|e| Error::Msg(format!("join the container's user namespace: {e}")))?;
+    target.nss.retain(|(f, _)| *f != user);
+    Ok(())
+}
+
 fn gone(id: &str, pid: i32) -> Error {
     Error::Msg(format!(
         "cannot exec in container {id}: its init (pid {pid}) has exited"
@@ -167,7 +181,10 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
     };
     // Status checked, nothing joined: a test kills the init here to see exec fail closed.
     crate::failpoint!("exec::status-checked");
-    let target = container_namespaces(id, &st)?;
+    let mut target = container_namespaces(id, &st)?;
+    if crate::rootless::euid_rootless() {
+        join_user_first(&mut target)?;
+    }
     let mut console_rx = None;
     let console =
         match &o.console_socket {
@@ -229,8 +246,12 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
     drop(console);
     drop(agent);
     if let Some(own) = saved {
-        nix::sched::setns(own, CloneFlags::CLONE_NEWPID)
-            .map_err(|e| Error::Msg(format!("restore pid namespace: {e}")))?;
+        match nix::sched::setns(own, CloneFlags::CLONE_NEWPID) {
+            // Root of a user namespace (rootless podman) may not go back to a pid namespace
+            // the host's user namespace owns; it forks nothing else, so it need not.
+            Err(nix::errno::Errno::EPERM) if crate::rootless::in_user_ns() => {}
+            r => r.map_err(|e| Error::Msg(format!("restore pid namespace: {e}")))?,
+        }
     }
     let kill_child = |e: Error| {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
@@ -342,7 +363,8 @@ fn setup(
     if let Some(root) = &target.chroot {
         enter_root(root)?;
     }
-    let userns = flags.contains(CloneFlags::CLONE_NEWUSER);
+    // Also when the parent entered the user namespace for us (`join_user_first`).
+    let userns = flags.contains(CloneFlags::CLONE_NEWUSER) || crate::rootless::in_user_ns();
     // Joined but not yet exec'd: with `sleep(MS)` the CVE-2019-5736 test attacks the
     // process's image in this window.
     crate::failpoint!("exec::joined");

@@ -15,6 +15,7 @@ pub mod netdev;
 pub mod pidfd;
 pub mod poll;
 pub mod rootfs;
+pub mod rootless;
 pub mod security;
 pub mod signals;
 pub mod spec;

@@ -325,7 +325,7 @@ pub fn map_text(maps: &[IdMap]) -> String {
         .collect()
 }
 
-fn write_proc(path: &str, text: &str) -> Result<(), NsError> {
+pub(crate) fn write_proc(path: &str, text: &str) -> Result<(), NsError> {
     let err = |source| NsError::Write {
         path: path.to_string(),
         source,

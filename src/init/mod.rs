@@ -199,13 +199,27 @@ pub fn needs_parent_after_namespaces(plan: &Plan) -> bool {
 
 fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     let plan = a.plan;
-    // Non-dumpable: processes in the container cannot open our /proc/<pid>/exe or fds.
-    let _ = nix::sys::prctl::set_dumpable(false);
+    // Non-dumpable: processes in the container cannot open our /proc/<pid>/exe or fds. In
+    // a new user namespace only once the parent has written our id maps (Go), as runc: a
+    // non-dumpable task's /proc files belong to the host's root, which a rootless parent
+    // is not.
+    let newuser = plan.namespaces.new.contains(CloneFlags::CLONE_NEWUSER);
+    if !newuser {
+        let _ = nix::sys::prctl::set_dumpable(false);
+    }
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     let host_pid = match a.chan.expect("Go")? {
         Msg::Go { host_pid } => host_pid,
         other => return Err(InitError::Msg(format!("sync: expected Go, got {other:?}"))),
     };
+    if newuser {
+        // Still dumpable, so our /proc files are our own: a rootless init could not write
+        // oom_score_adj later (runc writes it this early too).
+        if let Some(adj) = plan.process.oom_score_adj {
+            process::oom_score_adj(adj)?;
+        }
+        let _ = nix::sys::prctl::set_dumpable(false);
+    }
     crate::logging::step("init: Go received");
     crate::namespaces::child_enter(&plan.namespaces)?;
     crate::logging::step("init: namespaces entered");
@@ -232,7 +246,7 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
             });
         }
     }
-    if let Some(adj) = plan.process.oom_score_adj {
+    if let Some(adj) = plan.process.oom_score_adj.filter(|_| !newuser) {
         process::oom_score_adj(adj)?;
     }
     // Only a mount namespace berth created may be re-propagated, mounted in and pivoted;

@@ -22,6 +22,7 @@ mod namespaces;
 mod netdev;
 mod process;
 mod rootfs;
+mod rootless;
 mod run;
 mod sandbox;
 mod seccomp;
