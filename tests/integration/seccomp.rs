@@ -321,8 +321,8 @@ fn bad_seccomp_input_fails_cleanly() {
             vec!["linux.seccomp.syscalls[0].args[0].index"],
         ),
         (
-            json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_ARM"]}),
-            vec!["linux.seccomp.architectures", "SCMP_ARCH_ARM"],
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"], "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_TRACE", "errnoRet": 70000}]}),
+            vec!["linux.seccomp.syscalls[0].errnoRet", "70000"],
         ),
         (
             json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}),
