@@ -218,7 +218,7 @@ def main():
     if floor:
         rows["floor"] = {"run": median_ms(floor)}
         spread["floor"] = {"run": (min(floor) * 1000, max(floor) * 1000)}
-    instructions = scaling.instruction_count(a.valgrind, a.berth, true_b, tmp) if a.valgrind else None
+    instructions = scaling.instruction_count(a.valgrind, a.berth, base, tmp) if a.valgrind else None
     grow = scaling.run_all(runtimes, base, tmp, quick=a.quick, lifecycle=lifecycle, timed=timed)
 
     b = rows["berth"]
@@ -246,8 +246,10 @@ def main():
             f"{sp[k][0]:.1f} – {sp[k][1]:.1f}" if k in sp else "–" for k in ("lifecycle", "run", "exec")) + " |")
     lines += ["", f"berth release binary: {size:.2f} MiB. Parallel: {parallel} lifecycles of /bin/true by 8 workers."]
     if instructions:
-        lines += ["", f"berth `run` of /bin/true, instructions executed (callgrind, every berth process; "
-                      f"deterministic for a given binary and config): {instructions:,}."]
+        count, diff = instructions
+        lines += ["", f"Instructions the berth process executes for one minimal `run` of /bin/true "
+                      f"(callgrind; the parent side, no mount namespace, see bench/scaling.py): "
+                      f"{count:,} (two runs differ by {diff:,})."]
     lines += scaling.report(grow, a.out)
     text = "\n".join(lines) + "\n"
     print(text)
