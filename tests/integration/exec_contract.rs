@@ -171,7 +171,12 @@ fn exec_tty_first_line_has_no_carriage_return_of_ours() {
         let out = run_cmd(&mut c, std::time::Duration::from_secs(30));
         assert_eq!(out.code, 0, "{}", out.stderr);
         // script may echo a stray "^@" (its closed stdin) before or after the output.
-        assert_eq!(out.stdout.replace("^@", ""), "first\r\n", "{:?}", out.stdout);
+        assert_eq!(
+            out.stdout.replace("^@", ""),
+            "first\r\n",
+            "{:?}",
+            out.stdout
+        );
     }
     env.berth(&["delete", "--force", &id]).ok();
     env.assert_clean(&id);
