@@ -74,6 +74,8 @@ fn main() {
         Command::Resume(a) => cli::pause::resume(root, a),
         Command::Ps(a) => cli::ps::exec(root, a),
         Command::Events(a) => cli::events::exec(root, a),
+        Command::Checkpoint(a) => cli::checkpoint::exec(root, &cli.criu, a),
+        Command::Restore(a) => cli::restore::exec(root, &cli.criu, a),
         Command::Completion(a) => cli::docs::completion(a),
         Command::ManPages(a) => cli::docs::man_pages(a),
     };

@@ -289,6 +289,10 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     // /dev/console bind sits where runc's does in mountinfo).
     if plan.process.terminal {
         rootfs::setup_console(a.console_socket, plan.process.console_size, true)?;
+    } else {
+        // A session of its own, as runc's init (nsexec's setsid): not its caller's, which
+        // lies outside the container (CRIU refuses to dump such a session leader).
+        nix::unistd::setsid().map_err(|e| InitError::Msg(format!("setsid: {e}")))?;
     }
     for (k, v) in &plan.sysctl {
         let path = Path::new("/proc/sys").join(k.replace('.', "/"));
