@@ -2,7 +2,8 @@
 # Builds the CRIU that checkpoint/restore tests use, and prints its path:
 #   build-criu.sh            -> /var/cache/berth-tests/criu-4.1.1/sbin/criu
 # Bookworm's criu 3.17.1 refuses kernel 6.18 (`vdso: Unexpected rt vDSO area bounds`), so this
-# builds Debian trixie's source package criu 4.1.1 against bookworm's libraries. The source comes
+# builds Debian trixie's source package criu 4.1.1 against bookworm's libraries, with the
+# patches in tests/criu/patches (each says why; 4.1.1 predates kernel 6.16's socket change). The source comes
 # through a private apt configuration (its own sources list, lists and cache directories), so
 # the host's apt state is untouched; the upstream tarball is checked against the SHA-256 in
 # trixie's signed Sources index. The result is cached outside the checkout (BERTH_TEST_CACHE,
@@ -12,9 +13,15 @@ version=4.1.1
 cache=${BERTH_TEST_CACHE:-/var/cache/berth-tests}/criu-$version
 mirror=${BERTH_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 criu=$cache/sbin/criu
+here=$(cd "$(dirname "$0")" && pwd)
+# The build is redone when the version or a patch changes.
+stamp="$version $(cat "$here"/patches/*.patch | sha256sum | cut -c1-16)"
 log() { echo "build-criu: $*" >&2; }
 
-usable() { [ -x "$criu" ] && "$criu" --version 2>/dev/null | grep -q "^Version: $version$"; }
+usable() {
+    [ -x "$criu" ] && [ "$(cat "$cache/stamp" 2>/dev/null)" = "$stamp" ] &&
+        "$criu" --version 2>/dev/null | grep -q "^Version: $version$"
+}
 
 build() {
     local deps=(build-essential pkg-config libbsd-dev libcap-dev libgnutls28-dev libnet1-dev
@@ -55,6 +62,9 @@ build() {
     echo "$want  $work/criu_$version.orig.tar.xz" | sha256sum -c --quiet - ||
         { log "criu_$version.orig.tar.xz does not match trixie's Sources index"; exit 1; }
     tar -C "$work" -xJf "$work/criu_$version.orig.tar.xz"
+    for p in "$here"/patches/*.patch; do
+        patch -s -d "$work/criu-$version" -p1 <"$p" || { log "patch $p does not apply"; exit 1; }
+    done
 
     log "building criu $version (nice make -j2, no docs, no plugins)"
     local start=$SECONDS
@@ -65,6 +75,7 @@ build() {
     install -m 0755 "$work/criu-$version/criu/criu" "$staged/sbin/criu"
     cp "$work/build.log" "$staged/build.log"
     echo "$((SECONDS - start))" >"$staged/build-seconds"
+    echo "$stamp" >"$staged/stamp"
     rm -rf "$cache"
     mv "$staged" "$cache"
     log "built in $(cat "$cache/build-seconds") s: $criu"
