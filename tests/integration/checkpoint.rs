@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 
 use super::common::{BIN, Env, Out, run_cmd};
 
+mod engines;
+
 const RUNC: &str = "/usr/sbin/runc";
 const CACHED: &str = "/var/cache/berth-tests/criu-4.1.1/sbin/criu";
 const COUNTER: &str = "i=0; while true; do echo $i >> /out/log; i=$((i+1)); sleep 0.05; done";
@@ -622,8 +624,8 @@ fn errors_are_one_line_and_leave_nothing() {
     if old.exists()
         && !Command::new(old)
             .arg("check")
-            .status()
-            .is_ok_and(|s| s.success())
+            .output()
+            .is_ok_and(|o| o.status.success())
     {
         let mut bad = Command::new(BIN);
         bad.arg("--criu").arg(old).arg("--root").arg(c.root());
@@ -633,6 +635,11 @@ fn errors_are_one_line_and_leave_nothing() {
         )
         .fails_with(&["unusable on this host", "criu check"]);
     }
+    // Flags CRIU would not understand are refused before it runs.
+    let flag = |f: &str, v: &str| c.cmd(&["checkpoint", "--image-path", img_s, f, v, &id]);
+    flag("--manage-cgroups-mode", "bogus").fails_with(&["--manage-cgroups-mode \"bogus\""]);
+    flag("--empty-ns", "pid").fails_with(&["--empty-ns \"pid\"", "not supported"]);
+    flag("--page-server", "nowhere").fails_with(&["--page-server \"nowhere\"", "ADDRESS:PORT"]);
     assert_eq!(
         c.state(&id)["status"],
         "running",
