@@ -26,7 +26,7 @@ usable() {
 build() {
     local deps=(build-essential pkg-config libbsd-dev libcap-dev libgnutls28-dev libnet1-dev
         libnftables-dev libnl-3-dev libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler
-        protobuf-compiler uuid-dev python3-protobuf xz-utils)
+        protobuf-compiler uuid-dev python3-protobuf xz-utils patch)
     local missing=()
     for p in "${deps[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
