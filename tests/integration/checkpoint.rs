@@ -647,3 +647,74 @@ fn errors_are_one_line_and_leave_nothing() {
     );
     assert_ne!(criu, fake);
 }
+
+/// Images are exchangeable: runc's restore with berth, berth's with runc.
+#[test]
+fn images_move_between_runc_and_berth() {
+    criu();
+    for (from, to) in [(Rt::Runc, Rt::Berth), (Rt::Berth, Rt::Runc)] {
+        let c = Cr::new(from, &["sh", "-c", COUNTER]);
+        let id = c.env.id();
+        c.run(&id);
+        let log = c.env.out.join("log");
+        grows_past(&log, 3);
+        let images = c.images("img");
+        let before = checkpoint_stops(&c, &id, &images, &[]);
+        let other = Cr {
+            env: Env::new(&["true"]),
+            rt: to,
+            ids: Default::default(),
+        };
+        let o = other.restore(&id, &images, &c.bundle(), &[]);
+        assert_eq!(o.code, 0, "{from:?} images, {to:?} restore: {}", o.stderr);
+        let v = grows_past(&log, before.len() + 3);
+        assert_consecutive(&v, &format!("{from:?} -> {to:?}"));
+        assert_eq!(other.state(&id)["status"], "running");
+        other.ok(&["delete", "--force", &id]);
+    }
+}
+
+fn foreground(rt: Rt) {
+    let script =
+        "i=0; while [ $i -lt 30 ]; do echo $i >> /out/log; i=$((i+1)); sleep 0.05; done; exit 3";
+    let c = Cr::new(rt, &["sh", "-c", script]);
+    let id = c.env.id();
+    c.run(&id);
+    let log = c.env.out.join("log");
+    grows_past(&log, 3);
+    let images = c.images("img");
+    checkpoint_stops(&c, &id, &images, &[]);
+    // Without --detach the runtime waits for the restored process, returns its exit code
+    // and removes the container.
+    c.ids.borrow_mut().push(id.clone());
+    let o = c.cmd(&[
+        "restore",
+        "--image-path",
+        images.to_str().unwrap(),
+        "--bundle",
+        &c.bundle(),
+        &id,
+    ]);
+    assert_eq!(
+        o.code, 3,
+        "{rt:?}: restore's exit code; stderr: {}",
+        o.stderr
+    );
+    assert_consecutive(&numbers(&log), &format!("{rt:?}"));
+    assert_eq!(numbers(&log).len(), 30, "{rt:?}");
+    assert_ne!(
+        c.cmd(&["state", &id]).code,
+        0,
+        "{rt:?}: {id} left after its end"
+    );
+    if rt == Rt::Berth {
+        c.env.assert_clean(&id);
+    }
+}
+
+#[test]
+fn a_foreground_restore_returns_the_exit_code() {
+    criu();
+    foreground(Rt::Berth);
+    foreground(Rt::Runc);
+}
