@@ -718,3 +718,82 @@ fn a_foreground_restore_returns_the_exit_code() {
     foreground(Rt::Berth);
     foreground(Rt::Runc);
 }
+
+/// Namespaces bound to files (`unshare --net=FILE`), unmounted when dropped.
+struct NsFiles(Vec<PathBuf>);
+
+impl Drop for NsFiles {
+    fn drop(&mut self) {
+        for f in &self.0 {
+            let _ = nix::mount::umount2(f, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}
+
+fn ns_file(dir: &Path, kind: &str, files: &mut NsFiles) -> PathBuf {
+    let f = dir.join(format!("ns-{kind}"));
+    std::fs::write(&f, "").unwrap();
+    let st = Command::new("unshare")
+        .arg(format!("--{kind}={}", f.display()))
+        .arg("true")
+        .status()
+        .unwrap();
+    assert!(st.success(), "unshare --{kind}");
+    files.0.push(f.clone());
+    f
+}
+
+fn ino(p: &Path) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap())
+}
+
+fn joined_namespaces(rt: Rt) {
+    let mut c = Cr::new(rt, &["sh", "-c", COUNTER]);
+    let mut files = NsFiles(Vec::new());
+    let net = ns_file(c.env.tmp.path(), "net", &mut files);
+    let ipc = ns_file(c.env.tmp.path(), "ipc", &mut files);
+    let st = Command::new("nsenter")
+        .arg(format!("--net={}", net.display()))
+        .args(["ip", "link", "set", "lo", "up"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let nss: Vec<Value> = c.env.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| match n["type"].as_str() {
+            Some("network") => json!({"type": "network", "path": net}),
+            Some("ipc") => json!({"type": "ipc", "path": ipc}),
+            _ => n.clone(),
+        })
+        .collect();
+    c.env.set("/linux/namespaces", json!(nss));
+    let id = c.env.id();
+    c.run(&id);
+    let log = c.env.out.join("log");
+    grows_past(&log, 3);
+    let images = c.images("img");
+    let before = checkpoint_stops(&c, &id, &images, &[]);
+    let o = c.restore(&id, &images, &c.bundle(), &[]);
+    assert_eq!(o.code, 0, "{rt:?} restore: {}", o.stderr);
+    assert_consecutive(&grows_past(&log, before.len() + 3), &format!("{rt:?}"));
+    // The restored process is in the very namespaces the config names, not in new ones.
+    let pid = c.state(&id)["pid"].to_string();
+    for (kind, file) in [("net", &net), ("ipc", &ipc)] {
+        let link = std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
+        assert_eq!(
+            link.to_string_lossy(),
+            format!("{kind}:[{}]", ino(file)),
+            "{rt:?}: restored {kind} namespace"
+        );
+    }
+    c.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn namespaces_joined_by_path_are_joined_again() {
+    criu();
+    joined_namespaces(Rt::Berth);
+    joined_namespaces(Rt::Runc);
+}
