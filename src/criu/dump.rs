@@ -42,9 +42,14 @@ pub fn checkpoint(root: &Path, id: &str, o: &CheckpointOpts) -> Result<(), Error
     let page_server = o.page_server.as_deref().map(page_server).transpose()?;
     let cg_mode = o.common.cg_mode()?;
     let empty_ns = o.common.empty_ns()?;
-    // The config as create planned it: mounts, masked paths, devices, namespaces.
+    // The config as create planned it: mounts, masked paths, devices, namespaces. Its
+    // terminal is the running one's (the console socket was given at create).
     let spec = spec::load(&st.bundle)?;
-    let plan = spec::plan(id, &st.bundle, &spec, &PlanOptions::default())?;
+    let opts = PlanOptions {
+        console_socket: true,
+        ..Default::default()
+    };
+    let plan = spec::plan(id, &st.bundle, &spec, &opts)?;
     let criu = &o.common.criu;
     super::check_criu(criu)?;
     if o.pre_dump || o.common.lazy_pages {

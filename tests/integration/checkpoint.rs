@@ -797,3 +797,62 @@ fn namespaces_joined_by_path_are_joined_again() {
     joined_namespaces(Rt::Berth);
     joined_namespaces(Rt::Runc);
 }
+
+/// Runs `args` with `--console-socket` on a fresh socket; the pty master it receives.
+fn with_console(c: &Cr, args: &[&str]) -> (Out, std::os::fd::OwnedFd) {
+    let sock = c.env.tmp.path().join(format!("console-{}.sock", args[0]));
+    let _ = std::fs::remove_file(&sock);
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let rx = std::thread::spawn(move || super::cli::recv_console(listener));
+    let mut a = vec![args[0], "--console-socket", sock.to_str().unwrap()];
+    a.extend_from_slice(&args[1..]);
+    let o = c.cmd(&a);
+    assert_eq!(o.code, 0, "{:?} {a:?}: {}", c.rt, o.stderr);
+    (o, rx.join().unwrap().1)
+}
+
+fn terminal(rt: Rt) {
+    let script =
+        "i=0; while true; do echo $i >> /out/log; echo tick-$i; i=$((i+1)); sleep 0.05; done";
+    let mut c = Cr::new(rt, &["sh", "-c", script]);
+    c.env.set("/process/terminal", json!(true));
+    c.env.write_config();
+    let id = c.env.id();
+    c.ids.borrow_mut().push(id.clone());
+    let bundle = c.bundle();
+    let (_, master) = with_console(&c, &["run", "--detach", "--bundle", &bundle, &id]);
+    super::cli::read_until(&master, "tick-3", Duration::from_secs(20));
+    let log = c.env.out.join("log");
+    let images = c.images("img");
+    let before = checkpoint_stops(&c, &id, &images, &[]);
+    drop(master);
+    // CRIU gives the restored terminal a new pty; its master reaches the console socket.
+    let img = images.to_str().unwrap();
+    let (_, master) = with_console(
+        &c,
+        &[
+            "restore",
+            "--detach",
+            "--image-path",
+            img,
+            "--bundle",
+            &bundle,
+            &id,
+        ],
+    );
+    let next = format!("tick-{}", before.len() + 3);
+    let seen = super::cli::read_until(&master, &next, Duration::from_secs(20));
+    assert!(!seen.contains("tick-0\n"), "{rt:?}: started over: {seen:?}");
+    assert_consecutive(
+        &numbers(&log),
+        &format!("{rt:?}: the counter on a terminal"),
+    );
+    c.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn a_container_with_a_terminal_gets_it_back_through_the_console_socket() {
+    criu();
+    terminal(Rt::Berth);
+    terminal(Rt::Runc);
+}
