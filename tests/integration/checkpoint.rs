@@ -856,3 +856,30 @@ fn a_container_with_a_terminal_gets_it_back_through_the_console_socket() {
     terminal(Rt::Berth);
     terminal(Rt::Runc);
 }
+
+#[test]
+fn a_failing_restore_hook_leaves_nothing() {
+    criu();
+    let mut c = Cr::new(Rt::Berth, &["sh", "-c", COUNTER]);
+    let marker = c.env.tmp.path().join("fail-now");
+    let hook = c.env.tmp.path().join("hook");
+    std::fs::write(&hook, format!("#!/bin/sh\n[ ! -e {} ]\n", marker.display())).unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    c.env.push("/hooks/prestart", json!({"path": hook}));
+    let id = c.env.id();
+    c.run(&id);
+    let log = c.env.out.join("log");
+    grows_past(&log, 3);
+    let images = c.images("img");
+    let before = checkpoint_stops(&c, &id, &images, &[]);
+    std::fs::write(&marker, "").unwrap();
+    c.restore(&id, &images, &c.bundle(), &[])
+        .fails_with(&["restore", "prestart"]);
+    c.env.assert_clean(&id);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        numbers(&log),
+        before,
+        "the restored tree ran on after the failed hook"
+    );
+}
