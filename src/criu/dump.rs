@@ -104,9 +104,12 @@ pub fn checkpoint(root: &Path, id: &str, o: &CheckpointOpts) -> Result<(), Error
         opts.parent_img = Some(p.to_string_lossy().into_owned());
         opts.track_mem = Some(true);
     }
-    if o.common.lazy_pages {
-        opts.status_fd = o.status_fd;
-    }
+    // --status-fd: CRIU (3.15+) says "status-ready" and berth writes the \0, as runc does;
+    // the fd is checked first.
+    let status_fd = match o.status_fd.filter(|_| o.common.lazy_pages) {
+        Some(fd) => Some(status_fd(fd)?),
+        None => None,
+    };
     external_namespaces(&plan, &mut opts)?;
     if !o.pre_dump {
         opts.ext_mnt = ext_mounts(&plan, &st)?;
@@ -127,7 +130,16 @@ pub fn checkpoint(root: &Path, id: &str, o: &CheckpointOpts) -> Result<(), Error
         extra_fds: &[],
         inherit_stdio: false,
     };
-    rpc::call(&session, req, |_, _| Ok(()), |_| Ok(()))
+    let mut status_fd = status_fd;
+    let ready = |n: rpc::Notify| {
+        if n.script == "status-ready" {
+            if let Some(f) = status_fd.take() {
+                let _ = nix::unistd::write(&f, &[0]);
+            }
+        }
+        Ok(())
+    };
+    rpc::call(&session, req, |_, _| Ok(()), ready)
         .map_err(|e| super::criu_failed("checkpoint", criu, &log_dir.join(LOG), e))?;
     if !(o.leave_running || o.pre_dump) {
         // CRIU killed the tree; the rest of the container goes as `delete` removes it.
@@ -162,6 +174,25 @@ fn image_paths(c: &Common, parent: Option<&Path>) -> Result<(PathBuf, Option<Pat
             real.display()
         ))),
     }
+}
+
+/// The --status-fd given to berth: open and writable, taken over (closed once used).
+fn status_fd(fd: i32) -> Result<std::os::fd::OwnedFd, Error> {
+    // SAFETY: F_GETFL on a number the caller gave; a closed one fails with EBADF.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(Error::Msg(format!(
+            "invalid --status-fd {fd}: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    if flags & libc::O_ACCMODE == libc::O_RDONLY {
+        return Err(Error::Msg(format!(
+            "invalid --status-fd {fd}: not writable"
+        )));
+    }
+    // SAFETY: the fd is open and given to berth to use and close.
+    Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
 }
 
 fn page_server(s: &str) -> Result<CriuPageServerInfo, Error> {
