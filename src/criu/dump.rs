@@ -76,30 +76,10 @@ pub fn checkpoint(root: &Path, id: &str, o: &CheckpointOpts) -> Result<(), Error
         .map(|p| super::open_dir(p, true))
         .transpose()?;
     let log_dir = o.common.work_path.clone().unwrap_or_else(|| images.clone());
-    let mut opts = CriuOpts {
-        images_dir_fd: image_dir.as_raw_fd(),
-        work_dir_fd: work_dir.as_ref().map(|w| w.as_raw_fd()),
-        log_level: Some(4),
-        log_file: Some(LOG.into()),
-        root: Some(st.rootfs.to_string_lossy().into_owned()),
-        manage_cgroups: Some(true),
-        manage_cgroups_mode: Some(cg_mode as i32),
-        notify_scripts: Some(true),
-        pid: Some(st.pid),
-        shell_job: Some(o.common.shell_job),
-        leave_running: Some(o.leave_running),
-        tcp_established: Some(o.common.tcp_established),
-        ext_unix_sk: Some(o.common.ext_unix_sk),
-        file_locks: Some(o.common.file_locks),
-        empty_ns: Some(empty_ns),
-        orphan_pts_master: Some(true),
-        auto_dedup: Some(o.common.auto_dedup),
-        lazy_pages: Some(o.common.lazy_pages),
-        config_file: super::config_file(&plan.annotations),
-        freeze_cgroup: freezer(&st),
-        ps: page_server,
-        ..Default::default()
-    };
+    let mut opts = base_opts(o, &st, &plan, image_dir.as_raw_fd(), work_dir.as_ref());
+    opts.manage_cgroups_mode = Some(cg_mode as i32);
+    opts.empty_ns = Some(empty_ns);
+    opts.ps = page_server;
     if let Some(p) = &parent {
         opts.parent_img = Some(p.to_string_lossy().into_owned());
         opts.track_mem = Some(true);
@@ -146,6 +126,37 @@ pub fn checkpoint(root: &Path, id: &str, o: &CheckpointOpts) -> Result<(), Error
         crate::container::remove(&dir, &st)?;
     }
     Ok(())
+}
+
+/// runc's dump options.
+fn base_opts(
+    o: &CheckpointOpts,
+    st: &State,
+    plan: &Plan,
+    image_dir: i32,
+    work_dir: Option<&std::fs::File>,
+) -> CriuOpts {
+    CriuOpts {
+        images_dir_fd: image_dir,
+        work_dir_fd: work_dir.map(|w| w.as_raw_fd()),
+        log_level: Some(4),
+        log_file: Some(LOG.into()),
+        root: Some(st.rootfs.to_string_lossy().into_owned()),
+        manage_cgroups: Some(true),
+        notify_scripts: Some(true),
+        pid: Some(st.pid),
+        shell_job: Some(o.common.shell_job),
+        leave_running: Some(o.leave_running),
+        tcp_established: Some(o.common.tcp_established),
+        ext_unix_sk: Some(o.common.ext_unix_sk),
+        file_locks: Some(o.common.file_locks),
+        orphan_pts_master: Some(true),
+        auto_dedup: Some(o.common.auto_dedup),
+        lazy_pages: Some(o.common.lazy_pages),
+        config_file: super::config_file(&plan.annotations),
+        freeze_cgroup: freezer(st),
+        ..Default::default()
+    }
 }
 
 /// The image directory (made when missing) and the parent images, which must be given

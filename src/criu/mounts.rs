@@ -6,8 +6,6 @@
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use nix::mount::MsFlags;
-
 use crate::cgroups::Hierarchy;
 use crate::rootfs::paths::{Kind, Root};
 use crate::spec::{MountKind, Plan};
@@ -119,38 +117,37 @@ pub fn restore_map(
     out
 }
 
-/// Binds made on the rootfs so mount points inside bind mounts can be created, undone
-/// when dropped (CRIU mounts the container's tree itself, from the images).
-pub struct Prepared {
-    binds: Vec<PathBuf>,
-}
-
-impl Drop for Prepared {
-    fn drop(&mut self) {
-        for p in self.binds.iter().rev() {
-            let _ = nix::mount::umount2(p, nix::mount::MntFlags::MNT_DETACH);
-        }
-    }
-}
-
 fn under_tmpfs(dest: &Path, tmpfs: &[&Path]) -> bool {
     tmpfs.iter().any(|t| dest != *t && dest.starts_with(t))
 }
 
-/// Makes the mount points of the config in the rootfs, as create would: a restore into a
-/// fresh copy of the bundle finds them missing otherwise. Those on a tmpfs are left to
-/// CRIU, which restores the tmpfs with its contents; bind sources are bound in place for
-/// the time of the restore so that mount points inside them can be made too.
-pub fn prepare(plan: &Plan) -> Result<Prepared, String> {
+/// Where a mount point has to be made: inside the innermost bind mount of the config
+/// that covers it, made in that bind's source directory (a container path below it);
+/// otherwise in the rootfs.
+fn home<'a>(dest: &Path, binds: &'a [(PathBuf, PathBuf)]) -> Option<(&'a Path, PathBuf)> {
+    binds
+        .iter()
+        .filter(|(d, _)| dest != d && dest.starts_with(d))
+        .max_by_key(|(d, _)| d.components().count())
+        .map(|(d, src)| {
+            let rest = dest.strip_prefix(d).unwrap_or(dest);
+            (src.as_path(), Path::new("/").join(rest))
+        })
+}
+
+/// Makes the mount points of the config, as create would: a restore into a fresh copy of
+/// the bundle finds them missing otherwise. Those on a tmpfs are left to CRIU, which
+/// restores the tmpfs with its contents; those inside a bind mount are made in its source
+/// (runc binds the source in place for that; making them there directly leaves no mount
+/// on a rootfs other containers may share).
+pub fn prepare(plan: &Plan) -> Result<(), String> {
     let tmpfs: Vec<&Path> = plan
         .mounts
         .iter()
         .filter(|m| matches!(&m.kind, MountKind::Fs(t) if t == "tmpfs"))
         .map(|m| m.destination.as_path())
         .collect();
-    let root = Root::open(&plan.rootfs)
-        .map_err(|e| format!("open rootfs {}: {e}", plan.rootfs.display()))?;
-    let mut done = Prepared { binds: Vec::new() };
+    let mut binds: Vec<(PathBuf, PathBuf)> = Vec::new();
     for m in &plan.mounts {
         if under_tmpfs(&m.destination, &tmpfs)
             || matches!(&m.kind, MountKind::Fs(t) if t == "cgroup" || t == "cgroup2")
@@ -161,35 +158,48 @@ pub fn prepare(plan: &Plan) -> Result<Prepared, String> {
             (MountKind::Bind, Some(src)) if !src.is_dir() => Kind::File,
             _ => Kind::Dir,
         };
-        let fd = root.ensure(&m.destination, kind).map_err(|e| {
+        let (base, inner) = match home(&m.destination, &binds) {
+            Some((src, inner)) => (src.to_path_buf(), inner),
+            None => (plan.rootfs.clone(), m.destination.clone()),
+        };
+        let root = Root::open(&base).map_err(|e| format!("open {}: {e}", base.display()))?;
+        root.ensure(&inner, kind).map_err(|e| {
             format!(
                 "create mount point {} in {}: {e}",
                 m.destination.display(),
-                plan.rootfs.display()
+                base.display()
             )
         })?;
-        if let (MountKind::Bind, Some(src)) = (&m.kind, &m.source) {
-            let target = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
-            nix::mount::mount(
-                Some(src.as_path()),
-                &target,
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None::<&str>,
-            )
-            .map_err(|e| format!("bind {} for the restore: {e}", src.display()))?;
-            done.binds.push(
-                plan.rootfs
-                    .join(crate::rootfs::paths::relative(&m.destination)),
-            );
+        if let (MountKind::Bind, Some(src), Kind::Dir) = (&m.kind, &m.source, kind) {
+            binds.push((m.destination.clone(), src.clone()));
         }
     }
-    Ok(done)
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_points_inside_binds_go_to_their_sources() {
+        let binds = [
+            (PathBuf::from("/data"), PathBuf::from("/srv/data")),
+            (PathBuf::from("/data/sub"), PathBuf::from("/srv/sub")),
+        ];
+        let (src, inner) = home(Path::new("/data/sub/x"), &binds).unwrap();
+        assert_eq!(
+            (src, inner.as_path()),
+            (Path::new("/srv/sub"), Path::new("/x"))
+        );
+        let (src, inner) = home(Path::new("/data/y"), &binds).unwrap();
+        assert_eq!(
+            (src, inner.as_path()),
+            (Path::new("/srv/data"), Path::new("/y"))
+        );
+        assert!(home(Path::new("/data"), &binds).is_none());
+        assert!(home(Path::new("/other"), &binds).is_none());
+    }
 
     #[test]
     fn tmpfs_children_are_left_to_criu() {

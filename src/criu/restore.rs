@@ -90,24 +90,8 @@ impl Drop for CriuRoot {
 
 pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32, Error> {
     let dir = ContainerDir::new(root, id)?;
-    let bundle = absolute(&o.bundle)?;
-    let spec = spec::load(&bundle)?;
-    let plan = spec::plan(
-        id,
-        &bundle,
-        &spec,
-        &PlanOptions {
-            no_pivot: o.no_pivot,
-            no_new_keyring: false,
-            console_socket: o.console_socket.is_some(),
-            detached: o.detach,
-        },
-    )?;
-    let cg_mode = o.common.cg_mode()?;
-    let empty_ns = o.common.empty_ns()?;
-    let images = o.common.images()?;
-    let image_dir = File::open(&images).map_err(super::io_err("--image-path", &images))?;
-    let pipes = read_descriptors(&images)?;
+    let plan = load_plan(id, o)?;
+    let input = Inputs::open(o)?;
     if dir.exists() {
         return Err(crate::state::StateError::Exists(id.to_string()).into());
     }
@@ -117,18 +101,6 @@ pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32, Error> {
             "--lsm-profile and --lsm-mount-context need CRIU 3.16 or later (this one is {version})"
         )));
     }
-    let work_dir = o
-        .common
-        .work_path
-        .as_deref()
-        .map(|p| super::open_dir(p, true))
-        .transpose()?;
-    let log = o
-        .common
-        .work_path
-        .clone()
-        .unwrap_or_else(|| images.clone())
-        .join(LOG);
     // Blocked before CRIU forks the tree, so nothing meant for it slips past the wait.
     let set = crate::container::forwarded();
     let mut old = SigSet::empty();
@@ -147,81 +119,8 @@ pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32, Error> {
         pid: None,
         armed: true,
     };
-    let planned = Cgroups::planned(id, plan.cgroups_path.as_deref())?;
-    planned.check_empty(plan.cgroups_path.as_deref())?;
-    dir.save(&record(&plan, 0, 0, &planned))?;
-    let cg = planned.make()?;
-    guard.cgroups = Some(cg.clone());
-    if let Some(res) = &plan.resources {
-        cgroups::apply(
-            &cgroups::Controllers::from_parts(&cg.hierarchies, &cg.joined),
-            res,
-            false,
-        )?;
-    }
-    let criu_root = CriuRoot::bind(&plan.rootfs, dir.path.join("criu-root"))?;
-    let prepared = mounts::prepare(&plan).map_err(|e| Error::Msg(format!("restore: {e}")))?;
-    let mut opts = CriuOpts {
-        images_dir_fd: image_dir.as_raw_fd(),
-        work_dir_fd: work_dir.as_ref().map(|w| w.as_raw_fd()),
-        evasive_devices: Some(true),
-        log_level: Some(4),
-        log_file: Some(LOG.into()),
-        rst_sibling: Some(true),
-        root: Some(criu_root.0.to_string_lossy().into_owned()),
-        manage_cgroups: Some(true),
-        manage_cgroups_mode: Some(cg_mode as i32),
-        notify_scripts: Some(true),
-        shell_job: Some(o.common.shell_job),
-        ext_unix_sk: Some(o.common.ext_unix_sk),
-        tcp_established: Some(o.common.tcp_established),
-        file_locks: Some(o.common.file_locks),
-        empty_ns: Some(empty_ns),
-        orphan_pts_master: Some(true),
-        auto_dedup: Some(o.common.auto_dedup),
-        lazy_pages: Some(o.common.lazy_pages),
-        lsm_profile: o.lsm_profile.clone(),
-        lsm_mount_context: o.lsm_mount_context.clone(),
-        config_file: super::config_file(&plan.annotations),
-        ..Default::default()
-    };
-    let ns_fds = namespaces(&plan, &mut opts)?;
-    opts.ext_mnt = ext_mounts(&plan, &cg);
-    for (fd, key) in pipes.iter().enumerate() {
-        if key.contains("pipe:") {
-            opts.inherit_fd.push(InheritFd {
-                key: key.clone(),
-                fd: fd as i32,
-            });
-        }
-    }
-    let raw: Vec<RawFd> = ns_fds.iter().map(|f| f.as_raw_fd()).collect();
-    let session = rpc::Session {
-        criu: &o.common.criu,
-        extra_fds: &raw,
-        inherit_stdio: true,
-    };
-    let req = CriuReq {
-        r#type: CriuReqType::Restore as i32,
-        opts: Some(opts),
-        ..Default::default()
-    };
-    let mut restored = 0;
-    let result = rpc::call(
-        &session,
-        req,
-        |pid, req| join_cgroups(&cg, pid, req),
-        |n| on_notify(&plan, o, n, &mut restored),
-    );
-    // The tree is ours (restored as our child) from post-restore on, also if CRIU failed after.
-    if restored > 0 {
-        guard.pid = Some(restored);
-    }
-    let resp = result.map_err(|e| super::criu_failed("restore", &o.common.criu, &log, e))?;
-    drop(prepared);
-    drop(criu_root);
-    let pid = resp.restore.map(|r| r.pid).unwrap_or(restored);
-    guard.pid = Some(pid);
+    let cg = make_cgroups(&plan, &dir, &mut guard)?;
+    let pid = run_criu(&plan, o, &input, &dir, &cg, &mut guard)?;
     let (start_time, _) = crate::state::proc_start_time(pid)
         .ok_or_else(|| Error::Msg(format!("restore: the restored process {pid} is gone")))?;
     let st = record(&plan, pid, start_time, &cg);
@@ -240,6 +139,150 @@ pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32, Error> {
     crate::container::remove(&dir, &st)?;
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     Ok(code)
+}
+
+fn load_plan(id: &str, o: &RestoreOpts) -> Result<Plan, Error> {
+    let bundle = absolute(&o.bundle)?;
+    let spec = spec::load(&bundle)?;
+    let opts = PlanOptions {
+        no_pivot: o.no_pivot,
+        no_new_keyring: false,
+        console_socket: o.console_socket.is_some(),
+        detached: o.detach,
+    };
+    Ok(spec::plan(id, &bundle, &spec, &opts)?)
+}
+
+/// What the restore reads and where CRIU writes, opened before anything is made.
+struct Inputs {
+    image_dir: File,
+    work_dir: Option<File>,
+    log: PathBuf,
+    /// descriptors.json: the init's fds 0-2 at dump time.
+    pipes: Vec<String>,
+    cg_mode: rpc::CriuCgMode,
+    empty_ns: u32,
+}
+
+impl Inputs {
+    fn open(o: &RestoreOpts) -> Result<Inputs, Error> {
+        let cg_mode = o.common.cg_mode()?;
+        let empty_ns = o.common.empty_ns()?;
+        let images = o.common.images()?;
+        let image_dir = File::open(&images).map_err(super::io_err("--image-path", &images))?;
+        let pipes = read_descriptors(&images)?;
+        let work = o.common.work_path.as_deref();
+        let work_dir = work.map(|p| super::open_dir(p, true)).transpose()?;
+        let log = work.unwrap_or(&images).join(LOG);
+        Ok(Inputs {
+            image_dir,
+            work_dir,
+            log,
+            pipes,
+            cg_mode,
+            empty_ns,
+        })
+    }
+}
+
+/// The container's cgroups, recorded before they are made (a berth killed meanwhile
+/// leaves a state `delete` cleans up), with the config's resources.
+fn make_cgroups(plan: &Plan, dir: &ContainerDir, guard: &mut Teardown) -> Result<Cgroups, Error> {
+    let planned = Cgroups::planned(&plan.id, plan.cgroups_path.as_deref())?;
+    planned.check_empty(plan.cgroups_path.as_deref())?;
+    dir.save(&record(plan, 0, 0, &planned))?;
+    let cg = planned.make()?;
+    guard.cgroups = Some(cg.clone());
+    if let Some(res) = &plan.resources {
+        cgroups::apply(
+            &cgroups::Controllers::from_parts(&cg.hierarchies, &cg.joined),
+            res,
+            false,
+        )?;
+    }
+    Ok(cg)
+}
+
+/// runc's restore options.
+fn criu_opts(plan: &Plan, o: &RestoreOpts, input: &Inputs, root: &Path) -> CriuOpts {
+    let mut opts = CriuOpts {
+        images_dir_fd: input.image_dir.as_raw_fd(),
+        work_dir_fd: input.work_dir.as_ref().map(|w| w.as_raw_fd()),
+        evasive_devices: Some(true),
+        log_level: Some(4),
+        log_file: Some(LOG.into()),
+        rst_sibling: Some(true),
+        root: Some(root.to_string_lossy().into_owned()),
+        manage_cgroups: Some(true),
+        manage_cgroups_mode: Some(input.cg_mode as i32),
+        notify_scripts: Some(true),
+        shell_job: Some(o.common.shell_job),
+        ext_unix_sk: Some(o.common.ext_unix_sk),
+        tcp_established: Some(o.common.tcp_established),
+        file_locks: Some(o.common.file_locks),
+        empty_ns: Some(input.empty_ns),
+        orphan_pts_master: Some(true),
+        auto_dedup: Some(o.common.auto_dedup),
+        lazy_pages: Some(o.common.lazy_pages),
+        lsm_profile: o.lsm_profile.clone(),
+        lsm_mount_context: o.lsm_mount_context.clone(),
+        config_file: super::config_file(&plan.annotations),
+        ..Default::default()
+    };
+    // Pipes the init had on its stdio are handed over by the same name: ours, as CRIU
+    // inherits berth's stdio.
+    for (fd, key) in input.pipes.iter().enumerate() {
+        if key.contains("pipe:") {
+            opts.inherit_fd.push(InheritFd {
+                key: key.clone(),
+                fd: fd as i32,
+            });
+        }
+    }
+    opts
+}
+
+/// Has CRIU restore the tree; the restored init's pid (our child).
+fn run_criu(
+    plan: &Plan,
+    o: &RestoreOpts,
+    input: &Inputs,
+    dir: &ContainerDir,
+    cg: &Cgroups,
+    guard: &mut Teardown,
+) -> Result<i32, Error> {
+    let criu_root = CriuRoot::bind(&plan.rootfs, dir.path.join("criu-root"))?;
+    mounts::prepare(plan).map_err(|e| Error::Msg(format!("restore: {e}")))?;
+    let mut opts = criu_opts(plan, o, input, &criu_root.0);
+    let ns_fds = namespaces(plan, &mut opts)?;
+    opts.ext_mnt = ext_mounts(plan, cg);
+    let raw: Vec<RawFd> = ns_fds.iter().map(|f| f.as_raw_fd()).collect();
+    let session = rpc::Session {
+        criu: &o.common.criu,
+        extra_fds: &raw,
+        inherit_stdio: true,
+    };
+    let req = CriuReq {
+        r#type: CriuReqType::Restore as i32,
+        opts: Some(opts),
+        ..Default::default()
+    };
+    let mut restored = 0;
+    let result = rpc::call(
+        &session,
+        req,
+        |pid, req| join_cgroups(cg, pid, req),
+        |n| on_notify(plan, o, n, &mut restored),
+    );
+    // The tree is ours (restored as our child) from post-restore on, also if CRIU failed after.
+    if restored > 0 {
+        guard.pid = Some(restored);
+    }
+    let resp = result.map_err(|e| super::criu_failed("restore", &o.common.criu, &input.log, e))?;
+    drop(criu_root);
+    let pid = resp.restore.map(|r| r.pid).unwrap_or(restored);
+    guard.pid = Some(pid);
+    Ok(pid)
 }
 
 fn absolute(p: &Path) -> Result<PathBuf, Error> {
