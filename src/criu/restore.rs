@@ -32,6 +32,8 @@ pub struct RestoreOpts {
 }
 
 const LOG: &str = "restore.log";
+/// Where the rootfs is bound for CRIU, in the state directory (runc's name).
+const CRIU_ROOT: &str = "criu-root";
 /// CRIU 3.16 fixed setting another LSM profile or mount context on restore.
 const LSM_VERSION: i32 = 31600;
 
@@ -61,6 +63,14 @@ impl Drop for Teardown<'_> {
                 crate::logging::warn(&e.to_string());
             }
         }
+        let root = self.dir.path.join(CRIU_ROOT);
+        if !unmount_all(&root) {
+            crate::logging::warn(&format!(
+                "{} is still in use: the state directory is left in place",
+                root.display()
+            ));
+            return;
+        }
         let _ = self.dir.remove();
     }
 }
@@ -83,8 +93,22 @@ impl CriuRoot {
 
 impl Drop for CriuRoot {
     fn drop(&mut self) {
-        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
-        let _ = std::fs::remove_dir(&self.0);
+        unmount_all(&self.0);
+    }
+}
+
+/// Detaches every mount stacked at `at` and removes the directory. Until this succeeds
+/// the state directory must not be removed: a recursive removal would go on into the
+/// bound rootfs.
+fn unmount_all(at: &Path) -> bool {
+    for _ in 0..64 {
+        if nix::mount::umount2(at, nix::mount::MntFlags::MNT_DETACH).is_err() {
+            break;
+        }
+    }
+    match std::fs::remove_dir(at) {
+        Ok(()) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
     }
 }
 
@@ -251,7 +275,7 @@ fn run_criu(
     cg: &Cgroups,
     guard: &mut Teardown,
 ) -> Result<i32, Error> {
-    let criu_root = CriuRoot::bind(&plan.rootfs, dir.path.join("criu-root"))?;
+    let criu_root = CriuRoot::bind(&plan.rootfs, dir.path.join(CRIU_ROOT))?;
     mounts::prepare(plan).map_err(|e| Error::Msg(format!("restore: {e}")))?;
     let mut opts = criu_opts(plan, o, input, &criu_root.0);
     let ns_fds = namespaces(plan, &mut opts)?;

@@ -876,6 +876,9 @@ fn a_failing_restore_hook_leaves_nothing() {
     c.restore(&id, &images, &c.bundle(), &[])
         .fails_with(&["restore", "prestart"]);
     c.env.assert_clean(&id);
+    // The rootfs CRIU was given (bound in the state directory) is intact.
+    let rootfs = super::common::default_bundle().join("rootfs");
+    assert!(rootfs.join("etc/passwd").exists() && rootfs.join("bin/busybox").exists());
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         numbers(&log),
