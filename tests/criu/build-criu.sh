@@ -33,6 +33,7 @@ build() {
     done
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing build dependencies from bookworm: ${missing[*]}"
+        apt-get update -qq -o DPkg::Lock::Timeout=900
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=900 "${missing[@]}" >/dev/null
     fi
 
