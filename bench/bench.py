@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""berth's benchmark against runc, crun and the syscall floor (issue 7).
+"""berth's benchmark against runc, crun and the syscall floor (issues 7 and 18).
 
-Runtimes are interleaved run by run so machine drift cancels; medians and ratios to berth
-are reported as a Markdown table (bench/results.md) and an SVG chart (bench/chart.svg).
-Nothing here asserts a time: it measures.
+bench/run.sh starts it inside one private mount namespace with the cgroup2 mount hidden, so
+every runtime (crun included) runs under the same conditions without a per-call wrapper.
+Runtimes are interleaved run by run so machine drift cancels; medians (with min and max) and
+ratios to berth are reported as a Markdown table (bench/results.md) and an SVG chart
+(bench/chart.svg); a full run adds berth's callgrind instruction count and the scaling
+charts (bench/scaling.py). Nothing here asserts a time: it measures.
 """
 
 import argparse
@@ -17,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import scaling
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -83,7 +88,7 @@ def reap(pid, timeout=10):
 
 
 def lifecycle(rt, bundle, i):
-    cid = f"lc{i}"
+    cid = i if isinstance(i, str) else f"lc{i}"
     pidfile = os.path.join(rt.root, f"{cid}.pid")
     t0 = time.perf_counter()
     _, rss = timed(rt.cmd("create", "--bundle", bundle, "--pid-file", pidfile, cid))
@@ -92,6 +97,17 @@ def lifecycle(rt, bundle, i):
         reap(int(f.read().strip()))
     timed(rt.cmd("delete", cid))
     return time.perf_counter() - t0, rss
+
+
+def try_lifecycle(rt, bundle, cid):
+    """One lifecycle for the parallel test: True when every step succeeded."""
+    try:
+        lifecycle(rt, bundle, cid)
+        return True
+    except RuntimeError as e:
+        print(f"{rt.name}: {e}", file=sys.stderr)
+        subprocess.run(rt.cmd("delete", "--force", cid), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return False
 
 
 def run_once(rt, bundle, i):
@@ -133,9 +149,10 @@ def main():
     ap.add_argument("--quick", action="store_true", help="few iterations: proves the benchmark works")
     ap.add_argument("--berth", default=os.path.join(REPO, "target/x86_64-unknown-linux-gnu/release/berth"))
     ap.add_argument("--out", default=HERE)
+    ap.add_argument("--valgrind", help="valgrind binary for berth's instruction count")
     a = ap.parse_args()
     n = 3 if a.quick else 40
-    parallel = 10 if a.quick else 50
+    parallel = 10 if a.quick else 200
 
     # Orphaned container inits come back to us, so lifecycle can wait for the exit.
     libc = ctypes.CDLL(None, use_errno=True)
@@ -155,7 +172,7 @@ def main():
     if shutil.which("runc"):
         runtimes.append(Runtime("runc", ["runc"], os.path.join(tmp, "root-runc")))
     if shutil.which("crun"):
-        runtimes.append(Runtime("crun", ["bash", os.path.join(HERE, "crun-wrapper.sh")], os.path.join(tmp, "root-crun")))
+        runtimes.append(Runtime("crun", ["crun"], os.path.join(tmp, "root-crun")))
 
     res = {rt.name: {"lifecycle": [], "run": [], "exec": [], "rss_create": [], "rss_run": []} for rt in runtimes}
     for i in range(n):
@@ -175,15 +192,14 @@ def main():
     for rt in runtimes:
         timed(rt.cmd("delete", "--force", "ex"))
 
-    par = {}
+    # Parallel lifecycles (create, start, wait, delete) of /bin/true by 8 workers.
+    par, par_ok = {}, {}
     for rt in runtimes:
-        ids = [f"p{i}" for i in range(parallel)]
         t0 = time.perf_counter()
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(lambda c: timed(rt.cmd("run", "--detach", "--bundle", sleep_b, c)), ids))
+            outcomes = list(pool.map(lambda i: try_lifecycle(rt, true_b, f"par{i}"), range(parallel)))
         par[rt.name] = time.perf_counter() - t0
-        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(lambda c: timed(rt.cmd("delete", "--force", c)), ids))
+        par_ok[rt.name] = sum(outcomes)
 
     floor = []
     floor_bin = os.path.join(tmp, "floor")
@@ -191,15 +207,19 @@ def main():
         for _ in range(n):
             floor.append(timed([floor_bin, os.path.join(base, "rootfs")])[0])
 
-    rows = {}
+    rows, spread = {}, {}
     for rt in runtimes:
         r = res[rt.name]
         rows[rt.name] = {k: median_ms(r[k]) for k in ("lifecycle", "run", "exec")}
+        spread[rt.name] = {k: (min(r[k]) * 1000, max(r[k]) * 1000) for k in ("lifecycle", "run", "exec")}
         rows[rt.name]["parallel"] = par[rt.name] * 1000
         rows[rt.name]["rss_create"] = statistics.median(r["rss_create"]) / 1024
         rows[rt.name]["rss_run"] = statistics.median(r["rss_run"]) / 1024
     if floor:
         rows["floor"] = {"run": median_ms(floor)}
+        spread["floor"] = {"run": (min(floor) * 1000, max(floor) * 1000)}
+    instructions = scaling.instruction_count(a.valgrind, a.berth, base, tmp) if a.valgrind else None
+    grow = scaling.run_all(runtimes, base, tmp, quick=a.quick, lifecycle=lifecycle, timed=timed)
 
     b = rows["berth"]
     size = os.path.getsize(a.berth) / (1 << 20)
@@ -207,7 +227,7 @@ def main():
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {n} interleaved runs each"
         f"{' (quick mode: figures are not meaningful)' if a.quick else ''}; medians, ratio = runtime / berth.",
         "",
-        "| runtime | lifecycle ms | run ms | exec ms | 50 parallel ms | peak RSS create MiB | peak RSS run MiB |",
+        f"| runtime | lifecycle ms | run ms | exec ms | {parallel} parallel lifecycles ms (ok) | peak RSS create MiB | peak RSS run MiB |",
         "|---|---|---|---|---|---|---|",
     ]
     def cell(name, k, fmt="{:.1f}"):
@@ -217,9 +237,20 @@ def main():
         ratio = "" if name == "berth" or k not in b or not b[k] else f" ({v / b[k]:.2f}×)"
         return fmt.format(v) + ratio
     for name in rows:
+        ok = f" ({par_ok[name]}/{parallel})" if name in par_ok else ""
         lines.append(f"| {name} | {cell(name, 'lifecycle')} | {cell(name, 'run')} | {cell(name, 'exec')} | "
-                     f"{cell(name, 'parallel', '{:.0f}')} | {cell(name, 'rss_create')} | {cell(name, 'rss_run')} |")
-    lines += ["", f"berth release binary: {size:.2f} MiB. Parallel: {parallel} containers started by 8 workers, then deleted."]
+                     f"{cell(name, 'parallel', '{:.0f}')}{ok} | {cell(name, 'rss_create')} | {cell(name, 'rss_run')} |")
+    lines += ["", "min – max, ms:", "", "| runtime | lifecycle | run | exec |", "|---|---|---|---|"]
+    for name, sp in spread.items():
+        lines.append("| " + name + " | " + " | ".join(
+            f"{sp[k][0]:.1f} – {sp[k][1]:.1f}" if k in sp else "–" for k in ("lifecycle", "run", "exec")) + " |")
+    lines += ["", f"berth release binary: {size:.2f} MiB. Parallel: {parallel} lifecycles of /bin/true by 8 workers."]
+    if instructions:
+        count, diff = instructions
+        lines += ["", f"Instructions the berth process executes for one minimal `run` of /bin/true "
+                      f"(callgrind; the parent side, no mount namespace, see bench/scaling.py): "
+                      f"{count:,} (two runs differ by {diff:,})."]
+    lines += scaling.report(grow, a.out)
     text = "\n".join(lines) + "\n"
     print(text)
     with open(os.path.join(a.out, "results.md"), "w") as f:

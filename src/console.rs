@@ -119,7 +119,7 @@ pub fn pump(from: BorrowedFd, to: BorrowedFd) -> bool {
 /// Reads what is left on the master after the process exited (until EIO or nothing more).
 pub fn drain(master: BorrowedFd) {
     let out = std::io::stdout();
-    while crate::container::poll_readable(&[master], 0).is_some() && pump(master, out.as_fd()) {}
+    while crate::poll::poll_readable(&[master], 0).is_some() && pump(master, out.as_fd()) {}
 }
 
 /// The pty slave on stdio becomes the process user's (runc's fixStdioPermissions): uid set,

@@ -2,7 +2,7 @@
 //! run = create + start + wait + delete.
 
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -16,6 +16,7 @@ use crate::hooks;
 use crate::init::{self, InitArgs};
 use crate::logging;
 use crate::namespaces::{self, Forked, ParentNs};
+pub use crate::poll::poll_readable;
 use crate::spec::{self, Plan, PlanOptions};
 use crate::state::{self, ContainerDir, State, Status};
 use crate::sync::{Channel, ExpectError, Msg};
@@ -36,6 +37,8 @@ pub enum Error {
     Hook(#[from] hooks::HookError),
     #[error(transparent)]
     Netdev(#[from] crate::netdev::NetdevError),
+    #[error(transparent)]
+    Rootless(#[from] crate::rootless::RootlessError),
     #[error("{what} {}: {source}", path.display())]
     Io {
         what: &'static str,
@@ -168,6 +171,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     if dir.exists() {
         return Err(state::StateError::Exists(id.to_string()).into());
     }
+    crate::rootless::check_plan(&plan)?;
     // Socket activation (sd_listen_fds): fds 3.. meant for us go to the container's init.
     let mut preserve_fds = opts.preserve_fds;
     if let Some(n) = listen_fds() {
@@ -219,7 +223,9 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     crate::failpoint!("create::fifo");
     // Recorded before they are made (pid 0 = no init yet): a berth killed from here on
     // leaves a state that names the cgroups, which `delete` then empties and removes.
-    let planned = Cgroups::planned(id, plan.cgroups_path.as_deref())?;
+    plan.cgroups_path = crate::rootless::cgroups_path(id, plan.cgroups_path.take());
+    let (planned, skipped) =
+        crate::rootless::usable_cgroups(Cgroups::planned(id, plan.cgroups_path.as_deref())?);
     // Before the state names these directories: a delete of this container would kill
     // whatever is in them.
     planned.check_empty(plan.cgroups_path.as_deref())?;
@@ -233,9 +239,10 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     if let Some(res) = &plan.resources {
         cgroups::apply(
             &cgroups::Controllers::from_parts(&cg.hierarchies, &cg.joined),
-            res,
+            &crate::rootless::resources(res),
             false,
-        )?;
+        )
+        .map_err(|e| crate::rootless::explain(e, &skipped))?;
     }
     let idmapped = crate::rootfs::idmap::prepare(&plan).map_err(|e| Error::Msg(e.to_string()))?;
     let (parent_chan, child_chan) = Channel::pair()?;
@@ -245,6 +252,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
             drop(parent_chan);
             // Only our copy of the fd: the lock stays with the parent until it exits.
             drop(lock);
+            namespaces::spawn_init(&plan.namespaces, &child_chan);
             init::run(InitArgs {
                 plan: &plan,
                 chan: child_chan,
@@ -262,6 +270,12 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     guard.child = Some(pid);
     crate::failpoint!("create::clone");
     drop(child_chan);
+    let (pid, pidfd) = namespaces::adopt_init(
+        &plan.namespaces,
+        (pid, pidfd),
+        &parent_chan,
+        &mut guard.child,
+    )?;
     drop(console);
     drop(seccomp_agent);
     drop(idmapped);
@@ -271,7 +285,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
         .new
         .contains(nix::sched::CloneFlags::CLONE_NEWUSER)
     {
-        namespaces::write_id_maps(pid, &plan.namespaces)?;
+        crate::rootless::write_id_maps(pid, &plan.namespaces)?;
     }
     cg.add(pid.as_raw())?;
     // After the join: attaching to a cpuset cgroup rewrites the affinity.
@@ -420,29 +434,6 @@ pub fn pidfd_for(st: &State) -> Option<OwnedFd> {
     state::is_alive(st).then_some(fd)
 }
 
-/// poll(2) for readability; the index of the first ready fd, None on timeout.
-pub fn poll_readable(fds: &[BorrowedFd], timeout_ms: i32) -> Option<usize> {
-    let mut pfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|f| libc::pollfd {
-            fd: f.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    loop {
-        // SAFETY: pfds is a valid array of the length we pass.
-        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as _, timeout_ms) };
-        if n < 0 && nix::Error::last() == nix::Error::EINTR {
-            continue;
-        }
-        if n <= 0 {
-            return None;
-        }
-        return pfds.iter().position(|p| p.revents != 0);
-    }
-}
-
 pub fn start(root: &Path, id: &str) -> Result<(), Error> {
     let dir = ContainerDir::new(root, id)?;
     let _lock = dir.lock()?;
@@ -507,7 +498,12 @@ fn start_created(dir: &ContainerDir, st: &State) -> Result<(), Error> {
     if !st.poststart.is_empty() {
         let state = state::hook_state(&st.id, "running", st.pid, &st.bundle, &st.annotations);
         let state = serde_json::to_vec(&state).unwrap_or_default();
-        hooks::run_all_warn("poststart", &st.poststart, &state);
+        // runtime-spec 1.3.0, as runc: a failed poststart hook is an error; the container
+        // is stopped and its lifecycle continues at delete.
+        if let Err(e) = hooks::run_all("poststart", &st.poststart, &state) {
+            stop(st);
+            return Err(e.into());
+        }
     }
     Ok(())
 }
@@ -515,7 +511,8 @@ fn start_created(dir: &ContainerDir, st: &State) -> Result<(), Error> {
 pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<(), Error> {
     let dir = ContainerDir::new(root, id)?;
     let st = dir.load()?;
-    if all {
+    // Without cgroups (rootless on v1) only the init can be signalled, as by newer runc.
+    if all && !st.cgroup_joined.is_empty() {
         // Also after the init exited, as runc: containerd's shim sends `kill --all KILL`
         // when the init of a container sharing its pod's pid namespace has exited, to
         // reap what it left in the cgroup. The cgroup holds only the container's processes.

@@ -60,6 +60,10 @@ pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>, Error> {
     if status == Status::Stopped {
         return Err(Error::NotRunning(id.to_string()));
     }
+    // A rootless container on v1 has none: its processes cannot be listed.
+    if st.cgroup_joined.is_empty() {
+        return Err(Error::Msg(crate::rootless::no_cgroup_reason("pids")));
+    }
     Ok(cgroups::pids(&st.cgroup_joined))
 }
 

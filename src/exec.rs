@@ -30,6 +30,10 @@ pub struct ExecOpts {
     pub seccomp: Option<crate::spec::SeccompPlan>,
     /// The container's `process.oomScoreAdj` (runc gives it to exec'd processes too).
     pub oom_score_adj: Option<i32>,
+    /// `--cgroup`: sub-cgroups of the container's to join instead of its own.
+    pub sub_cgroups: crate::cgroups::subgroup::SubCgroups,
+    /// The container's `linux.personality` (runc 1.2+ gives it to exec'd processes too).
+    pub personality: Option<crate::spec::Personality>,
 }
 
 /// The container's init as a pidfd, and the namespaces of it that differ from ours. Fails
@@ -57,6 +61,20 @@ impl Target {
         let v: Vec<&str> = self.nss.iter().map(|(_, n)| *n).collect();
         v.join(",")
     }
+}
+
+/// An ordinary user may join the container's other namespaces only from inside its user
+/// namespace (setns needs CAP_SYS_ADMIN in the caller's own): we enter it here, before the
+/// pid namespace, as runc's nsexec enters it first; the child then joins the rest.
+fn join_user_first(target: &mut Target) -> Result<(), Error> {
+    let user = CloneFlags::CLONE_NEWUSER;
+    if !target.nss.iter().any(|(f, _)| *f == user) {
+        return Ok(());
+    }
+    setns_pidfd(&target.pidfd, user)
+        .map_err(|e| Error::Msg(format!("join the container's user namespace: {e}")))?;
+    target.nss.retain(|(f, _)| *f != user);
+    Ok(())
 }
 
 fn gone(id: &str, pid: i32) -> Error {
@@ -153,9 +171,20 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
             "exec --tty --detach needs --console-socket".into(),
         ));
     }
+    // Checked before anything exists, so a bad --cgroup leaves nothing behind.
+    let cgroup_dirs = if o.sub_cgroups.is_empty() {
+        st.cgroup_joined.clone()
+    } else {
+        let hs = crate::cgroups::hierarchies()
+            .map_err(|e| Error::Msg(format!("--cgroup: read /proc/self/mountinfo: {e}")))?;
+        o.sub_cgroups.apply(&st.cgroup_joined, &hs)?
+    };
     // Status checked, nothing joined: a test kills the init here to see exec fail closed.
     crate::failpoint!("exec::status-checked");
-    let target = container_namespaces(id, &st)?;
+    let mut target = container_namespaces(id, &st)?;
+    if crate::rootless::euid_rootless() {
+        join_user_first(&mut target)?;
+    }
     let mut console_rx = None;
     let console =
         match &o.console_socket {
@@ -217,8 +246,12 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
     drop(console);
     drop(agent);
     if let Some(own) = saved {
-        nix::sched::setns(own, CloneFlags::CLONE_NEWPID)
-            .map_err(|e| Error::Msg(format!("restore pid namespace: {e}")))?;
+        match nix::sched::setns(own, CloneFlags::CLONE_NEWPID) {
+            // Root of a user namespace (rootless podman) may not go back to a pid namespace
+            // the host's user namespace owns; it forks nothing else, so it need not.
+            Err(nix::errno::Errno::EPERM) if crate::rootless::in_user_ns() => {}
+            r => r.map_err(|e| Error::Msg(format!("restore pid namespace: {e}")))?,
+        }
     }
     let kill_child = |e: Error| {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
@@ -226,7 +259,7 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
         e
     };
     let cg = Cgroups {
-        joined: st.cgroup_joined.clone(),
+        joined: cgroup_dirs,
         created: Vec::new(),
         hierarchies: Vec::new(),
     };
@@ -330,12 +363,14 @@ fn setup(
     if let Some(root) = &target.chroot {
         enter_root(root)?;
     }
-    let userns = flags.contains(CloneFlags::CLONE_NEWUSER);
+    // Also when the parent entered the user namespace for us (`join_user_first`).
+    let userns = flags.contains(CloneFlags::CLONE_NEWUSER) || crate::rootless::in_user_ns();
     // Joined but not yet exec'd: with `sleep(MS)` the CVE-2019-5736 test attacks the
     // process's image in this window.
     crate::failpoint!("exec::joined");
     if o.process.terminal {
-        crate::rootfs::setup_console(fds.console, o.process.console_size, false)?;
+        let relayed = o.console_socket.is_none();
+        crate::rootfs::setup_console(fds.console, o.process.console_size, false, relayed)?;
     }
     let seccomp = o.seccomp.as_ref().map(|s| init::SeccompLoad {
         plan: s,
@@ -343,7 +378,7 @@ fn setup(
         state: state.clone(),
         pid: host_pid,
     });
-    init::setup_process(&o.process, None, userns, seccomp.as_ref())?;
+    init::setup_process(&o.process, o.personality, userns, seccomp.as_ref())?;
     let exe = init::process::find_executable(&o.process)?;
     if let Some(cpus) = &o.process.cpu_affinity_final {
         init::process::cpu_affinity(0, cpus, "final")?;

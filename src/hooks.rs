@@ -129,5 +129,5 @@ fn wait_exit(pid: i32, ms: i64) -> bool {
     let Ok(fd) = crate::pidfd::open(pid) else {
         return true; // let wait() block; nothing better to do
     };
-    crate::container::poll_readable(&[fd.as_fd()], ms.clamp(0, i32::MAX as i64) as i32).is_some()
+    crate::poll::poll_readable(&[fd.as_fd()], ms.clamp(0, i32::MAX as i64) as i32).is_some()
 }

@@ -66,7 +66,10 @@ fn main() {
         berth::logging::error("no command given (see berth --help)");
         std::process::exit(1);
     };
-    let root = &cli.root;
+    let root = &match &cli.root {
+        Some(r) => r.clone(),
+        None => berth::state::default_root(),
+    };
     let result = match cmd {
         Command::Create(a) => cli::create::exec(root, a),
         Command::Start(a) => cli::start::exec(root, a),

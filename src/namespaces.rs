@@ -8,8 +8,13 @@
 //!   restored right after the clone;
 //! - a new time namespace is made by the parent (unshare + timens_offsets affect only its
 //!   children: offsets must be written before any process lives in it), restored after;
+//! - a time namespace to join is entered by the parent too (as host root: a time namespace
+//!   made by another container's runtime is owned by the host's user namespace);
 //! - every other namespace is joined (setns) or created (unshare) by the child itself,
-//!   after joining the user namespace, so they are owned by the container's user namespace.
+//!   after joining the user namespace, so they are owned by the container's user namespace;
+//! - a new pid namespace beside a *joined* user namespace must be owned by the joined one
+//!   (or /proc cannot be mounted in it): the child joins the user namespace, then clones
+//!   the init into the new pid namespace as a sibling (CLONE_PARENT) and exits.
 
 use std::fs::File;
 use std::io::Write;
@@ -72,7 +77,12 @@ pub fn clone_into(flags: CloneFlags) -> Result<Forked, NsError> {
     let mut args = CloneArgs {
         flags: (flags.bits() as u64) | libc::CLONE_PIDFD as u64,
         pidfd: &mut pidfd as *mut RawFd as u64,
-        exit_signal: libc::SIGCHLD as u64,
+        // With CLONE_PARENT clone3 wants none: the child inherits ours (SIGCHLD).
+        exit_signal: if flags.contains(CloneFlags::CLONE_PARENT) {
+            0
+        } else {
+            libc::SIGCHLD as u64
+        },
         ..Default::default()
     };
     // SAFETY: clone3 without CLONE_VM and without a stack behaves like fork(); args is a
@@ -83,6 +93,24 @@ pub fn clone_into(flags: CloneFlags) -> Result<Forked, NsError> {
             &mut args as *mut CloneArgs,
             std::mem::size_of::<CloneArgs>(),
         )
+    };
+    // Without clone3 (kernels before 5.3; a seccomp profile answering ENOSYS, as Docker's
+    // does for nested runtimes; valgrind), clone(2) takes the same flags and the pidfd.
+    let ret = if ret == -1 && nix::Error::last() == nix::Error::ENOSYS {
+        // SAFETY: fork()-like clone without CLONE_VM or a new stack; the pidfd is written
+        // to `pidfd` (CLONE_PIDFD uses the parent_tid argument).
+        unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                args.flags | args.exit_signal,
+                0usize,
+                &mut pidfd as *mut RawFd,
+                0usize,
+                0usize,
+            )
+        }
+    } else {
+        ret
     };
     match ret {
         -1 => Err(NsError::Clone {
@@ -114,6 +142,11 @@ impl ParentNs {
                 .map_err(sys(format!("join pid namespace {}", path.display())))?;
         }
         let timens = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+        if let Some((_, fd, path)) = ns.join.iter().find(|(f, _, _)| *f == timens) {
+            saved.push((timens, open_own("time_for_children")?));
+            nix::sched::setns(fd, timens)
+                .map_err(sys(format!("join time namespace {}", path.display())))?;
+        }
         if ns.new.contains(timens) {
             saved.push((timens, open_own("time_for_children")?));
             nix::sched::unshare(timens).map_err(sys("unshare time namespace"))?;
@@ -143,7 +176,131 @@ fn open_own(name: &str) -> Result<File, NsError> {
 
 /// Flags given to clone3: the user and pid namespaces (see the module comment).
 pub fn clone_flags(ns: &Namespaces) -> CloneFlags {
-    ns.new & (CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWPID)
+    let pid = if pid_after_user_join(ns) {
+        CloneFlags::empty()
+    } else {
+        CloneFlags::CLONE_NEWPID
+    };
+    ns.new & (CloneFlags::CLONE_NEWUSER | pid)
+}
+
+/// A new pid namespace beside a joined user namespace: the init is forked twice.
+pub fn pid_after_user_join(ns: &Namespaces) -> bool {
+    ns.new.contains(CloneFlags::CLONE_NEWPID) && joined_user(ns).is_some()
+}
+
+fn joined_user(ns: &Namespaces) -> Option<&(CloneFlags, OwnedFd, std::path::PathBuf)> {
+    ns.join
+        .iter()
+        .find(|(f, _, _)| *f == CloneFlags::CLONE_NEWUSER)
+}
+
+/// In the first child, when `pid_after_user_join`: joins the user namespace, clones the
+/// init into a new pid namespace owned by it, as a child of our parent (CLONE_PARENT),
+/// tells the parent its pid and exits. Returns only in the init (at once otherwise).
+pub fn spawn_init(ns: &Namespaces, chan: &crate::sync::Channel) {
+    if !pid_after_user_join(ns) {
+        return;
+    }
+    if let Err(e) = fork_init(ns, chan) {
+        let _ = chan.send(&crate::sync::Msg::Error { msg: e.to_string() });
+        // SAFETY: _exit in the forked child, skipping the parent's destructors.
+        unsafe { libc::_exit(1) }
+    }
+}
+
+fn fork_init(ns: &Namespaces, chan: &crate::sync::Channel) -> Result<(), NsError> {
+    if let Some((flag, fd, path)) = joined_user(ns) {
+        nix::sched::setns(fd, *flag).map_err(sys(format!("join namespace {}", path.display())))?;
+        become_root()?;
+    }
+    let flags = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_PARENT;
+    match clone_into(flags)? {
+        Forked::Child => Ok(()),
+        Forked::Parent { pid, .. } => {
+            let _ = chan.send(&crate::sync::Msg::Forked { pid: pid.as_raw() });
+            // SAFETY: _exit in the forked child, skipping the parent's destructors.
+            unsafe { libc::_exit(0) }
+        }
+    }
+}
+
+/// Parent side of `spawn_init`: reaps the first child and adopts the init it cloned
+/// (the first child is the init otherwise). `guarded` is the pid a failed create kills:
+/// it never names a reaped process.
+pub fn adopt_init(
+    ns: &Namespaces,
+    (first, first_fd): (Pid, OwnedFd),
+    chan: &crate::sync::Channel,
+    guarded: &mut Option<Pid>,
+) -> Result<(Pid, OwnedFd), crate::sync::ExpectError> {
+    use crate::sync::{ExpectError, Msg};
+    if !pid_after_user_join(ns) {
+        return Ok((first, first_fd));
+    }
+    // On error the first child stays unreaped: the guard kills and reaps it.
+    let pid = match chan.expect("Forked")? {
+        Msg::Forked { pid } => Pid::from_raw(pid),
+        other => {
+            return Err(ExpectError::Peer(format!(
+                "sync: expected Forked, got {other:?}"
+            )));
+        }
+    };
+    let _ = nix::sys::wait::waitpid(first, None);
+    // The init is our child now (CLONE_PARENT): its pid stays ours until we reap it.
+    *guarded = Some(pid);
+    let pidfd = crate::pidfd::open(pid.as_raw())
+        .map_err(|e| ExpectError::Peer(format!("pidfd of the container init {pid}: {e}")))?;
+    Ok((pid, pidfd))
+}
+
+/// The id maps of a user namespace to join, read by a helper that joins it (any nsfs
+/// path works, not only /proc/PID/ns/user): the config may omit them (runc 1.2+).
+pub fn user_maps_of(fd: &OwnedFd) -> Result<(Vec<IdMap>, Vec<IdMap>), NsError> {
+    let (rd, wr) = nix::unistd::pipe().map_err(sys("pipe for the id-map reader"))?;
+    match clone_into(CloneFlags::empty())? {
+        Forked::Child => {
+            drop(rd);
+            let text = nix::sched::setns(fd, CloneFlags::CLONE_NEWUSER)
+                .ok()
+                .and_then(|()| {
+                    let u = std::fs::read_to_string("/proc/self/uid_map").ok()?;
+                    let g = std::fs::read_to_string("/proc/self/gid_map").ok()?;
+                    Some(format!("{u}--\n{g}"))
+                })
+                .unwrap_or_default();
+            let _ = File::from(wr).write_all(text.as_bytes());
+            // SAFETY: _exit in the forked child, skipping the parent's destructors.
+            unsafe { libc::_exit(0) }
+        }
+        Forked::Parent { pid, .. } => {
+            drop(wr);
+            let mut text = String::new();
+            let read = std::io::Read::read_to_string(&mut File::from(rd), &mut text);
+            let _ = nix::sys::wait::waitpid(pid, None);
+            let bad = || NsError::Sys {
+                what: "read the id maps of the user namespace to join".into(),
+                errno: nix::Error::EINVAL,
+            };
+            read.map_err(|_| bad())?;
+            let (u, g) = text.split_once("--\n").ok_or_else(bad)?;
+            Ok((parse_map(u), parse_map(g)))
+        }
+    }
+}
+
+fn parse_map(text: &str) -> Vec<IdMap> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace().map(str::parse::<u32>);
+            Some(IdMap {
+                container_id: f.next()?.ok()?,
+                host_id: f.next()?.ok()?,
+                size: f.next()?.ok()?,
+            })
+        })
+        .collect()
 }
 
 /// Flags the child unshares itself, after joining.
@@ -168,7 +325,7 @@ pub fn map_text(maps: &[IdMap]) -> String {
         .collect()
 }
 
-fn write_proc(path: &str, text: &str) -> Result<(), NsError> {
+pub(crate) fn write_proc(path: &str, text: &str) -> Result<(), NsError> {
     let err = |source| NsError::Write {
         path: path.to_string(),
         source,
@@ -185,11 +342,17 @@ fn write_proc(path: &str, text: &str) -> Result<(), NsError> {
 /// every other namespace to join, then unshare the new ones.
 pub fn child_enter(ns: &Namespaces) -> Result<(), NsError> {
     let user = CloneFlags::CLONE_NEWUSER;
-    let ordered = ns.join.iter().filter(|(f, _, _)| *f == user).chain(
-        ns.join
-            .iter()
-            .filter(|(f, _, _)| *f != user && *f != CloneFlags::CLONE_NEWPID),
-    );
+    // pid and time namespaces were joined by the parent; a user namespace the init is
+    // already in (spawn_init) cannot be joined again (EINVAL).
+    let by_parent = CloneFlags::CLONE_NEWPID | CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+    let skip_user = pid_after_user_join(ns);
+    let ordered = (ns.join.iter())
+        .filter(|(f, _, _)| *f == user && !skip_user)
+        .chain(
+            ns.join
+                .iter()
+                .filter(|(f, _, _)| *f != user && !by_parent.contains(*f)),
+        );
     for (flag, fd, path) in ordered {
         nix::sched::setns(fd, *flag).map_err(sys(format!("join namespace {}", path.display())))?;
         if *flag == user {
@@ -236,6 +399,12 @@ fn become_root_gid() -> Result<(), NsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_maps_parse_from_proc() {
+        let m = parse_map("         0     100000      65536\n     65536          0          1\n");
+        assert_eq!(map_text(&m), "0 100000 65536\n65536 0 1\n");
+    }
 
     #[test]
     fn id_map_text() {

@@ -46,6 +46,17 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
     }
 }
 
+/// `--root` when none is given: /run/berth, or for a rootless caller
+/// `$XDG_RUNTIME_DIR/berth`, made 0700 and sticky up front as runc makes its own (an error
+/// making it is left to the verb that needs it, which names the path).
+pub fn default_root() -> PathBuf {
+    let (root, xdg) = crate::rootless::default_root();
+    if xdg {
+        let _ = crate::rootless::prepare_root(&root);
+    }
+    root
+}
+
 /// runc accepts `^[\w+-\.]+$`; we do the same, which rules out '/', empty and NUL, and
 /// additionally refuse the names "." and "..".
 pub fn validate_id(id: &str) -> Result<(), StateError> {

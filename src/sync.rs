@@ -19,11 +19,19 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Msg {
-    Go { host_pid: i32 },
+    /// From the first child when the init had to be forked again (namespaces::spawn_init).
+    Forked {
+        pid: i32,
+    },
+    Go {
+        host_pid: i32,
+    },
     Hooks,
     HooksDone,
     Ready,
-    Error { msg: String },
+    Error {
+        msg: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -35,6 +35,9 @@ command -v protoc >/dev/null || need+=(protobuf-compiler)
 command -v ip >/dev/null || need+=(iproute2)
 # debootstrap: the Debian image with real services the engine tests run.
 command -v debootstrap >/dev/null || need+=(debootstrap)
+# newuidmap/newgidmap: rootless berth's multi-range id maps (tests/integration/rootless.rs
+# makes its user, berth-rootless, and the user's /etc/subuid and /etc/subgid ranges itself).
+command -v newuidmap >/dev/null || need+=(uidmap)
 # The engines the end-to-end tests (tests/integration/engines.rs) drive berth with. Best
 # effort: where they cannot be installed those tests skip and say why.
 engines=()

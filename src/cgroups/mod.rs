@@ -8,6 +8,7 @@ mod hugetlb;
 mod resources;
 mod signal;
 pub mod stats;
+pub mod subgroup;
 
 use std::fs;
 use std::io::{self, Write};
@@ -242,11 +243,18 @@ impl Cgroups {
             created: Vec::new(),
             hierarchies: Vec::new(),
         };
-        for (h, dir) in self.hierarchies.iter().zip(self.joined) {
-            let cpuset = h.controllers.iter().any(|c| c == "cpuset");
+        for dir in self.joined {
+            // By mount, not by position: a rootless container joins only some hierarchies.
+            let h = self
+                .hierarchies
+                .iter()
+                .filter(|h| dir.starts_with(&h.mount))
+                .max_by_key(|h| h.mount.as_os_str().len());
+            let cpuset = h.is_some_and(|h| h.controllers.iter().any(|c| c == "cpuset"));
+            let mount = h.map_or_else(|| dir.clone(), |h| h.mount.clone());
             let mut tries = 0;
             // Another container's delete may remove a shared ancestor while we walk: retry.
-            while let Err(e) = cg.make_path(&h.mount, &dir, cpuset) {
+            while let Err(e) = cg.make_path(&mount, &dir, cpuset) {
                 tries += 1;
                 if e.kind() != Some(io::ErrorKind::NotFound) || tries > 5 {
                     cg.remove_created();
@@ -456,7 +464,7 @@ pub fn is_frozen(dirs: &[PathBuf]) -> bool {
 /// Freezes (or thaws) every process of the container and waits until the kernel says so.
 pub fn set_frozen(dirs: &[PathBuf], frozen: bool) -> Result<(), CgroupError> {
     let (file, v1) = freezer(dirs)
-        .ok_or_else(|| CgroupError::State("no freezer controller on this host".into()))?;
+        .ok_or_else(|| CgroupError::State(crate::rootless::no_cgroup_reason("freezer")))?;
     let want = match (v1, frozen) {
         (true, true) => "FROZEN",
         (true, false) => "THAWED",

@@ -51,6 +51,10 @@ pub struct Args {
     /// Pass N extra fds (from 3 on) to the process
     #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
     pub preserve_fds: u32,
+    /// Run the process in an existing sub-cgroup of the container's:
+    /// [CONTROLLER[,CONTROLLER...]:]PATH, repeatable (one per controller)
+    #[arg(long = "cgroup", value_name = "[CONTROLLER:]PATH")]
+    pub cgroup: Vec<String>,
     /// Exec even if the container is paused
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
@@ -133,6 +137,11 @@ fn process(root: &std::path::Path, a: &Args) -> Result<Process, Error> {
             caps.set_bounding(add(caps.bounding()));
             caps.set_effective(add(caps.effective()));
             caps.set_permitted(add(caps.permitted()));
+            // As runc: ambient too when the config has an inheritable set (raised only
+            // where that set holds the capability; the kernel requires it).
+            if caps.inheritable().is_some() {
+                caps.set_ambient(add(caps.ambient()));
+            }
         }
         p.set_capabilities(Some(caps));
     }
@@ -173,6 +182,10 @@ pub fn exec(root: &std::path::Path, a: &Args) -> Result<i32, Error> {
         preserve_fds: a.preserve_fds,
         seccomp,
         oom_score_adj: spec.process().as_ref().and_then(|p| p.oom_score_adj()),
+        sub_cgroups: berth::cgroups::subgroup::SubCgroups::parse(&a.cgroup)?,
+        personality: berth::spec::personality_plan(
+            spec.linux().as_ref().and_then(|l| l.personality().as_ref()),
+        )?,
     };
     berth::exec::exec(root, &a.id, &opts)
 }

@@ -29,9 +29,10 @@ use clap::{Parser, Subcommand, ValueEnum};
     disable_version_flag = true
 )]
 pub struct Cli {
-    /// Directory for container state (tmpfs recommended)
-    #[arg(long, global = true, help_heading = GLOBAL, default_value = "/run/berth")]
-    pub root: PathBuf,
+    /// Directory for container state (tmpfs recommended) [default: /run/berth, or
+    /// $XDG_RUNTIME_DIR/berth when rootless]
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub root: Option<PathBuf>,
     /// Also write log lines to this file
     #[arg(long, global = true, help_heading = GLOBAL)]
     pub log: Option<PathBuf>,

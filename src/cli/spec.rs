@@ -57,8 +57,20 @@ pub fn default_config(rootless: bool) -> serde_json::Value {
         }
     });
     if rootless {
-        // SAFETY: getuid/getgid cannot fail.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        // runc's ToRootless: the effective ids, no uid=/gid= mount options (they would
+        // name ids the single mapping lacks), no resources, /sys bound.
+        let (uid, gid) = (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        );
+        for m in c["mounts"].as_array_mut().into_iter().flatten() {
+            if let Some(opts) = m.get_mut("options").and_then(|o| o.as_array_mut()) {
+                opts.retain(|o| {
+                    let o = o.as_str().unwrap_or("");
+                    !o.starts_with("uid=") && !o.starts_with("gid=")
+                });
+            }
+        }
         namespaces.push(json!({"type": "user"}));
         c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
         c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);

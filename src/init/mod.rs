@@ -158,6 +158,16 @@ fn seccomp_load<'a>(plan: &'a Plan, socket: Option<RawFd>, pid: i32) -> Option<S
     })
 }
 
+/// Whether a no_new_privs filter with NOTIFY rules is loaded before the FIFO wait rather
+/// than just before execve (without no_new_privs every filter is loaded early anyway).
+fn notify_at_create(plan: &Plan) -> bool {
+    plan.process.no_new_privileges
+        && plan
+            .seccomp
+            .as_ref()
+            .is_some_and(|s| s.compiled.has_notify())
+}
+
 /// A fresh session keyring for the container, so it cannot read or add to the keys of the
 /// session that started it (as runc does unless --no-new-keyring).
 fn join_session_keyring(id: &str) -> Result<(), InitError> {
@@ -189,13 +199,27 @@ pub fn needs_parent_after_namespaces(plan: &Plan) -> bool {
 
 fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     let plan = a.plan;
-    // Non-dumpable: processes in the container cannot open our /proc/<pid>/exe or fds.
-    let _ = nix::sys::prctl::set_dumpable(false);
+    // Non-dumpable: processes in the container cannot open our /proc/<pid>/exe or fds. In
+    // a new user namespace only once the parent has written our id maps (Go), as runc: a
+    // non-dumpable task's /proc files belong to the host's root, which a rootless parent
+    // is not.
+    let newuser = plan.namespaces.new.contains(CloneFlags::CLONE_NEWUSER);
+    if !newuser {
+        let _ = nix::sys::prctl::set_dumpable(false);
+    }
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     let host_pid = match a.chan.expect("Go")? {
         Msg::Go { host_pid } => host_pid,
         other => return Err(InitError::Msg(format!("sync: expected Go, got {other:?}"))),
     };
+    if newuser {
+        // Still dumpable, so our /proc files are our own: a rootless init could not write
+        // oom_score_adj later (runc writes it this early too).
+        if let Some(adj) = plan.process.oom_score_adj {
+            process::oom_score_adj(adj)?;
+        }
+        let _ = nix::sys::prctl::set_dumpable(false);
+    }
     crate::logging::step("init: Go received");
     crate::namespaces::child_enter(&plan.namespaces)?;
     crate::logging::step("init: namespaces entered");
@@ -222,7 +246,7 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
             });
         }
     }
-    if let Some(adj) = plan.process.oom_score_adj {
+    if let Some(adj) = plan.process.oom_score_adj.filter(|_| !newuser) {
         process::oom_score_adj(adj)?;
     }
     // Only a mount namespace berth created may be re-propagated, mounted in and pivoted;
@@ -288,7 +312,8 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     // The console before sysctls and masked/read-only paths, at runc's step (so its
     // /dev/console bind sits where runc's does in mountinfo).
     if plan.process.terminal {
-        rootfs::setup_console(a.console_socket, plan.process.console_size, true)?;
+        // The parent clears ONLCR of its own relay before `start` (no race there).
+        rootfs::setup_console(a.console_socket, plan.process.console_size, true, false)?;
     } else {
         // A session of its own, as runc's init (nsexec's setsid): not its caller's, which
         // lies outside the container (CRIU refuses to dump such a session leader).
@@ -314,6 +339,14 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
         plan.namespaces.has(CloneFlags::CLONE_NEWUSER),
         seccomp_load(plan, a.seccomp_socket, host_pid).as_ref(),
     )?;
+    // A listener agent gets its fd during `create`, as runc hands it over: an agent may
+    // wait for it before anyone calls `start`. Loaded here, the filter also covers the
+    // FIFO wait, which is why NOTIFY on write is refused (compile).
+    if notify_at_create(plan) {
+        if let Some(s) = seccomp_load(plan, a.seccomp_socket, host_pid) {
+            load_seccomp(&s)?;
+        }
+    }
     let exe = process::find_executable(&plan.process)?;
     crate::failpoint!("init::process");
     a.chan.send(&Msg::Ready).map_err(ExpectError::from)?;
@@ -399,7 +432,7 @@ fn after_start(
     if let Err(e) = process::cloexec_fds_from(3 + preserve_fds) {
         return e;
     }
-    if plan.process.no_new_privileges {
+    if plan.process.no_new_privileges && !notify_at_create(plan) {
         if let Some(s) = seccomp_load(plan, seccomp_socket, r.host_pid) {
             if let Err(e) = load_seccomp(&s) {
                 return e;

@@ -174,6 +174,7 @@ pub fn setup_console(
     socket: Option<RawFd>,
     size: Option<(u16, u16)>,
     bind_console: bool,
+    relayed: bool,
 ) -> Result<(), RootfsError> {
     let ptmx = Path::new("/dev/ptmx");
     let root = Root::open(Path::new("/")).at("open", Path::new("/"))?;
@@ -192,6 +193,14 @@ pub fn setup_console(
     }
     if bind_console {
         bind_dev_console(&root, &slave)?;
+    }
+    // berth's own relay clears ONLCR (console::clear_onlcr) when it receives the master;
+    // an exec'd process starts without waiting for that, so its first line would still
+    // get "\r\n": cleared here, before the process can write.
+    if relayed {
+        crate::console::clear_onlcr(std::os::fd::AsFd::as_fd(&master))
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+            .at("clear ONLCR on", ptmx)?;
     }
     if let Some(sock) = socket {
         let fds = [master.as_raw_fd()];

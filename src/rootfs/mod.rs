@@ -77,7 +77,9 @@ pub fn prepare(
     )
     .at("bind-mount rootfs", &plan.rootfs)?;
     let root = Root::open(&plan.rootfs).at("open rootfs", &plan.rootfs)?;
-    let userns = plan.namespaces.has_user();
+    // Also root of a user namespace the runtime was started in (rootless podman): mknod,
+    // sysfs and locked flags behave there as in one of the container's own.
+    let userns = plan.namespaces.has_user() || crate::rootless::in_user_ns();
     let ns = mounts::NsView {
         userns,
         cgroupns: plan.namespaces.has(nix::sched::CloneFlags::CLONE_NEWCGROUP),

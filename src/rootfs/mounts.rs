@@ -40,6 +40,7 @@ pub fn mount_one(
         MountKind::Bind => bind(root, m, idmapped)?,
         MountKind::Fs(t) if t == "cgroup" || t == "cgroup2" => cgroup(root, m, ns, cgroups)?,
         MountKind::Fs(t) if t == "tmpfs" => tmpfs(root, m)?,
+        MountKind::Fs(t) if t == "sysfs" && ns.userns => sysfs_or_bind(root, m)?,
         MountKind::Fs(t) => filesystem(root, m, t)?,
     };
     after_mount_fd(&mnt, m)
@@ -57,6 +58,23 @@ fn filesystem(root: &Root, m: &MountPlan, t: &str) -> Result<OwnedFd, RootfsErro
         .at(mount_step(t), dest)?;
     fdmount::attach(&mnt, &target).at(mount_step(t), dest)?;
     Ok(mnt)
+}
+
+/// Only the owner of the network namespace may mount sysfs: in a user namespace without
+/// a network namespace of its own (`spec --rootless`, rootless podman with the host's
+/// network) the host's /sys is bound instead, recursively and with the mount's flags, as
+/// runc's rootless spec asks and newer runc does by itself.
+fn sysfs_or_bind(root: &Root, m: &MountPlan) -> Result<OwnedFd, RootfsError> {
+    match filesystem(root, m, "sysfs") {
+        Err(e) if e.errno == Errno::EPERM => {
+            let mut b = m.clone();
+            b.kind = MountKind::Bind;
+            b.source = Some(PathBuf::from("/sys"));
+            b.options.recursive_bind = true;
+            bind(root, &b, None)
+        }
+        r => r,
+    }
 }
 
 fn source_of(m: &MountPlan, t: &str) -> String {
@@ -272,8 +290,12 @@ fn cgroup(
     let flags = m.options.flags & !MsFlags::MS_REMOUNT;
     let target = ensure_for(root, dest, true)?;
     if hs.iter().all(|h| h.v2) || matches!(&m.kind, MountKind::Fs(t) if t == "cgroup2") {
-        let mnt =
-            fdmount::new_fs("cgroup2", "cgroup2", flags, &[], true).at("mount cgroup2 at", dest)?;
+        let mnt = match fdmount::new_fs("cgroup2", "cgroup2", flags, &[], true) {
+            // A user namespace without a cgroup namespace of its own (rootless): the
+            // container's cgroup is bound, or the host's tree when it has none, as runc.
+            Err(Errno::EPERM) if ns.userns => cgroup2_bind(hs, flags, cgroups, dest)?,
+            r => r.at("mount cgroup2 at", dest)?,
+        };
         fdmount::attach(&mnt, &target).at("mount cgroup2 at", dest)?;
         return Ok(mnt);
     }
@@ -354,6 +376,30 @@ fn hierarchy(
         },
     };
     fdmount::attach(&mnt, t).at("mount cgroup at", sub)
+}
+
+fn cgroup2_bind(
+    hs: &[crate::cgroups::Hierarchy],
+    flags: MsFlags,
+    cgroups: &crate::cgroups::Cgroups,
+    dest: &Path,
+) -> Result<OwnedFd, RootfsError> {
+    let Some(h) = hs.iter().find(|h| h.v2) else {
+        return Err(Errno::ENOENT).at("find the host's cgroup2 mount for", dest);
+    };
+    if let Some(tree) = bind_own_cgroup(h, dest, flags, cgroups)? {
+        return Ok(tree);
+    }
+    let src = nix::fcntl::open(
+        h.mount.as_path(),
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .at("open cgroup2 mount", &h.mount)?;
+    let tree = fdmount::clone_tree(&src, false).at("bind cgroup2 at", dest)?;
+    let (set, clr) = fdmount::remount_attrs(flags & REMOUNT_FLAGS, MsFlags::empty());
+    fdmount::setattr(&tree, set, clr, 0, false).at("remount cgroup2 bind at", dest)?;
+    Ok(tree)
 }
 
 fn fresh_hierarchy(h: &crate::cgroups::Hierarchy, flags: MsFlags) -> Result<OwnedFd, Errno> {

@@ -24,8 +24,8 @@
 //! * SCMP_ARCH_X86: the rules are compiled again with i386 numbers. Without X86, i386 calls
 //!   (int 0x80, 32-bit binaries) kill the process.
 //! * x32 and i386 compare only the low 32 bits of arguments, as libseccomp does for 32-bit ABIs.
-//! * Other arches never reach this kernel: listed next to an x86 one they are skipped with a
-//!   warning; listed alone they are an error, as the profile was written for another machine.
+//! * Other arches never reach this kernel: they are skipped with a warning, even when listed
+//!   alone (runc, through libseccomp, always filters the native arch too).
 //! * Unlike libseccomp, i386 rules on socket(2)-family calls are not mirrored onto socketcall(2).
 //!
 //! Each ABI gets its own program per action (NOTIFY excepted: the kernel allows one listener),
@@ -103,13 +103,14 @@ pub fn compile(s: &LinuxSeccomp) -> Result<(Compiled, Vec<String>), SeccompError
     if default == Verdict::Notify {
         return Err(invalid(
             "defaultAction",
-            "SCMP_ACT_NOTIFY cannot be the default action",
+            "SCMP_ACT_NOTIFY cannot be used as default action",
         ));
     }
     let mut warnings = Vec::new();
     let enabled = architectures(s.architectures().as_deref().unwrap_or(&[]), &mut warnings)?;
 
     let tables = Tables::new();
+    let newest = newest_named(s, &tables, enabled, default);
     // Keyed by the rules' verdict; the default filter is keyed Allow (it allows what rules take).
     let mut groups: BTreeMap<Verdict, Group> = BTreeMap::new();
     if default != Verdict::Allow {
@@ -132,6 +133,14 @@ pub fn compile(s: &LinuxSeccomp) -> Result<(Compiled, Vec<String>), SeccompError
             .map(|(j, a)| condition(a, &format!("{field}.args[{j}]")))
             .collect::<Result<Vec<_>, _>>()?;
         for name in rule.names() {
+            // The init writes to berth after loading the filter; an agent would have to
+            // answer its own runtime's writes (runc refuses it with these words).
+            if v == Verdict::Notify && name == "write" {
+                return Err(invalid(
+                    format!("{field}.names"),
+                    "SCMP_ACT_NOTIFY cannot be used for the write syscall",
+                ));
+            }
             let numbers = tables.numbers(name, enabled);
             if numbers.is_empty() {
                 warnings.push(format!(
@@ -162,7 +171,11 @@ pub fn compile(s: &LinuxSeccomp) -> Result<(Compiled, Vec<String>), SeccompError
         for (abi, rules) in group.0.into_iter().enumerate() {
             // Without rules an ABI's action filter would allow everything: leave it out.
             if enabled[abi] && (key == Verdict::Allow || !rules.is_empty()) {
-                sections.push((abi, body(rules, on_match, otherwise, &key.label())?));
+                let mut b = body(rules, on_match, otherwise, &key.label())?;
+                if let (Verdict::Allow, Some(max)) = (key, newest[abi]) {
+                    b.splice(0..0, enosys_guard(max));
+                }
+                sections.push((abi, b));
             }
         }
         if key == Verdict::Notify {
@@ -205,6 +218,40 @@ pub fn compile(s: &LinuxSeccomp) -> Result<(Compiled, Vec<String>), SeccompError
     Ok((Compiled { filters, flags }, warnings))
 }
 
+/// Per ABI, the highest syscall number the profile names, when calls above it get ENOSYS
+/// rather than the default action (runc's -ENOSYS stub): a syscall newer than the profile
+/// is then "not implemented", so libc falls back (clone3 to clone, statx to fstatat)
+/// instead of failing with the default errno or being killed. Permissive defaults (ALLOW,
+/// LOG, TRACE) and a default of ENOSYS itself need no guard.
+fn newest_named(
+    s: &LinuxSeccomp,
+    tables: &Tables,
+    enabled: [bool; 3],
+    default: Verdict,
+) -> [Option<u32>; 3] {
+    let mut newest = [None; 3];
+    if matches!(default, Verdict::Allow | Verdict::Log | Verdict::Trace(_))
+        || default == Verdict::Errno(libc::ENOSYS as u16)
+    {
+        return newest;
+    }
+    for name in s.syscalls().iter().flatten().flat_map(|r| r.names()) {
+        for (abi, nr) in tables.numbers(name, enabled) {
+            newest[abi] = newest[abi].max(Some(nr));
+        }
+    }
+    newest
+}
+
+/// Prepended to an ABI's default-filter body: calls numbered above `max` get ENOSYS.
+fn enosys_guard(max: u32) -> [sock_filter; 3] {
+    [
+        stmt(LD_W_ABS, 0),
+        jump(JGT_K, max, 0, 1),
+        stmt(RET_K, RET_ERRNO | libc::ENOSYS as u32),
+    ]
+}
+
 /// Loads the filters into the calling thread (with SECCOMP_FILTER_FLAG_TSYNC, into all of its
 /// process's threads). Needs no_new_privs or CAP_SYS_ADMIN. Call it as late as possible before
 /// execve: from here on the runtime's own syscalls are filtered too. Flags this kernel lacks
@@ -225,6 +272,7 @@ const NOTIFY_PLACEHOLDER_RET: u32 = 0x7ff0_0000 | NOTIFY_PLACEHOLDER;
 const RET_KILL_PROCESS: u32 = 0x8000_0000;
 const RET_USER_NOTIF: u32 = 0x7fc0_0000;
 const RET_ALLOW: u32 = 0x7fff_0000;
+const RET_ERRNO: u32 = 0x0005_0000;
 const RET_LOG: u32 = 0x7ffc_0000;
 const RET_ACTION_FULL: u32 = 0xffff_0000;
 // Classic BPF opcodes, limited to what seccompiler and this module emit.
@@ -333,27 +381,19 @@ fn condition(a: &LinuxSeccompArg, field: &str) -> Result<Cond, SeccompError> {
 
 /// Returns which ABIs (x86_64, x32, i386) the filters cover.
 fn architectures(list: &[Arch], warnings: &mut Vec<String>) -> Result<[bool; 3], SeccompError> {
-    let (mut enabled, mut listed_x86, mut foreign) = ([true, false, false], false, Vec::new());
+    let (mut enabled, mut foreign) = ([true, false, false], Vec::new());
     for a in list {
         match a {
             Arch::ScmpArchX86_64 | Arch::ScmpArchNative => {}
             Arch::ScmpArchX32 => enabled[1] = true,
             Arch::ScmpArchX86 => enabled[2] = true,
-            other => {
-                foreign.push(other.to_string());
-                continue;
-            }
+            other => foreign.push(other.to_string()),
         }
-        listed_x86 = true;
     }
     if !foreign.is_empty() {
+        // As runc (libseccomp always keeps the native arch): listed alone too, the
+        // profile still filters x86_64 calls.
         let names = foreign.join(", ");
-        if !listed_x86 {
-            return Err(invalid(
-                "architectures",
-                format!("{names} cannot be compiled on x86_64"),
-            ));
-        }
         warnings.push(format!(
             "linux.seccomp.architectures: {names} skipped: such calls never reach an x86_64 kernel"
         ));
@@ -646,6 +686,32 @@ mod tests {
     }
 
     #[test]
+    fn calls_newer_than_the_profile_get_enosys_unless_the_default_is_permissive() {
+        const ENOSYS: u32 = 0x0005_0000 | libc::ENOSYS as u32;
+        let profile = |default: &str| {
+            let s = json!({"defaultAction": default, "syscalls": [
+                {"names": ["read", "write", "getpid"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["dup"], "action": "SCMP_ACT_ERRNO", "errnoRet": 5}]});
+            compile(&serde_json::from_value(s).unwrap()).unwrap().0
+        };
+        // getpid (39) is the newest named: sendfile (40) and clone3 are "not implemented";
+        // writev (20) is older and unnamed, so it gets the default action.
+        let errno = profile("SCMP_ACT_ERRNO");
+        assert_eq!(x64(&errno, "sendfile", [0; 6]), ENOSYS);
+        assert_eq!(x64(&errno, "clone3", [0; 6]), ENOSYS);
+        assert_eq!(x64(&errno, "writev", [0; 6]), EPERM);
+        assert_eq!(x64(&errno, "getpid", [0; 6]), ALLOWED);
+        assert_eq!(x64(&errno, "dup", [0; 6]), 0x0005_0005);
+        let kill = profile("SCMP_ACT_KILL_PROCESS");
+        assert_eq!(x64(&kill, "clone3", [0; 6]), ENOSYS);
+        assert_eq!(x64(&kill, "writev", [0; 6]), RET_KILL_PROCESS);
+        for permissive in ["SCMP_ACT_ALLOW", "SCMP_ACT_LOG"] {
+            let c = profile(permissive);
+            assert_ne!(x64(&c, "clone3", [0; 6]), ENOSYS, "{permissive}");
+        }
+    }
+
+    #[test]
     fn invalid_fields_are_named() {
         let read = json!({"names": ["read"], "action": "SCMP_ACT_ALLOW"});
         let fourth = |r: Value| json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [read, read, read, r]});
@@ -678,15 +744,15 @@ mod tests {
             ),
             (
                 json!({"defaultAction": "SCMP_ACT_NOTIFY"}),
-                "defaultAction: SCMP_ACT_NOTIFY cannot be the default action",
+                "defaultAction: SCMP_ACT_NOTIFY cannot be used as default action",
+            ),
+            (
+                fourth(json!({"names": ["read", "write"], "action": "SCMP_ACT_NOTIFY"})),
+                "syscalls[3].names: SCMP_ACT_NOTIFY cannot be used for the write syscall",
             ),
             (
                 json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "x"}),
                 "listenerMetadata: set without listenerPath",
-            ),
-            (
-                json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_ARM"]}),
-                "architectures: SCMP_ARCH_ARM cannot be compiled on x86_64",
             ),
         ];
         for (spec, message) in cases {

@@ -307,7 +307,24 @@ pub(super) fn namespaces(host: &dyn Host, linux: &Linux) -> Result<Namespaces, S
     ns.uid_mappings = map(linux.uid_mappings());
     ns.gid_mappings = map(linux.gid_mappings());
     let newuser = ns.new.contains(CloneFlags::CLONE_NEWUSER);
-    if !newuser && (!ns.uid_mappings.is_empty() || !ns.gid_mappings.is_empty()) {
+    let joined = ns
+        .join
+        .iter()
+        .find(|(f, _, _)| *f == CloneFlags::CLONE_NEWUSER);
+    if let Some((_, fd, path)) = joined {
+        // runc 1.2+: the maps come from the namespace joined; given ones must agree.
+        let (u, g) = crate::namespaces::user_maps_of(fd)
+            .map_err(|e| invalid("linux.namespaces", format!("{}: {e}", path.display())))?;
+        if ns.uid_mappings.is_empty() && ns.gid_mappings.is_empty() {
+            (ns.uid_mappings, ns.gid_mappings) = (u, g);
+        } else if (&ns.uid_mappings, &ns.gid_mappings) != (&u, &g) {
+            let why = format!(
+                "differ from the maps of the user namespace joined ({})",
+                path.display()
+            );
+            return Err(invalid("linux.uidMappings", why));
+        }
+    } else if !newuser && (!ns.uid_mappings.is_empty() || !ns.gid_mappings.is_empty()) {
         return Err(invalid(
             "linux.uidMappings",
             "id mappings need a new user namespace in linux.namespaces",

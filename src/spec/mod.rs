@@ -22,11 +22,9 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 pub use plan::*;
 
-/// The runtime-spec version berth implements, for `--version`, `features` and `spec`.
-/// 1.3.0's additions (netDevices, memoryPolicy) are in, but 1.3.0 also changed what a failed
-/// poststart hook means (stop the container, continue at delete); berth says 1.3.0 once it
-/// follows that.
-pub const SPEC_VERSION: &str = "1.2.1";
+/// The runtime-spec version berth implements, for `--version`, `features` and `spec`:
+/// 1.3.0, with its netDevices, memoryPolicy and failed-poststart semantics.
+pub const SPEC_VERSION: &str = "1.3.0";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
@@ -434,21 +432,7 @@ fn plan_on(
 
     let sysctl = linux::sysctl(&linux, &namespaces)?;
 
-    let personality = match linux.personality() {
-        None => None,
-        Some(p) => {
-            use oci_spec::runtime::LinuxPersonalityDomain as D;
-            if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
-                return Err(invalid("linux.personality.flags", "no flags are supported"));
-            }
-            Some(Personality {
-                domain: match p.domain() {
-                    D::PerLinux => 0x0000,
-                    D::PerLinux32 => 0x0008,
-                },
-            })
-        }
-    };
+    let personality = personality_plan(linux.personality().as_ref())?;
 
     let memory_policy = linux
         .memory_policy()
@@ -608,6 +592,24 @@ fn container_path(field: &str, p: &Path) -> Result<PathBuf, SpecError> {
         ));
     }
     Ok(p.to_path_buf())
+}
+
+/// `linux.personality` as personality(2) takes it (the container's init and, as in runc
+/// 1.2+, every exec'd process get it).
+pub fn personality_plan(
+    p: Option<&oci_spec::runtime::LinuxPersonality>,
+) -> Result<Option<Personality>, SpecError> {
+    use oci_spec::runtime::LinuxPersonalityDomain as D;
+    let Some(p) = p else { return Ok(None) };
+    if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+        return Err(invalid("linux.personality.flags", "no flags are supported"));
+    }
+    Ok(Some(Personality {
+        domain: match p.domain() {
+            D::PerLinux => 0x0000,
+            D::PerLinux32 => 0x0008,
+        },
+    }))
 }
 
 #[cfg(test)]

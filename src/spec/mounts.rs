@@ -56,8 +56,11 @@ pub(super) fn mounts(
                 "cannot mount over the container's root (that is root.path)",
             ));
         }
-        let options = mountopts::parse(m.options().as_deref().unwrap_or(&[]));
+        let mut options = mountopts::parse(m.options().as_deref().unwrap_or(&[]));
         let typ = m.typ().as_deref().unwrap_or("");
+        if typ == "devpts" {
+            drop_unmapped_devpts_gid(&mut options.data, ns, &field);
+        }
         let is_bind = options.bind || typ == "bind";
         let kind = if is_bind {
             if !options.data.is_empty() {
@@ -143,6 +146,30 @@ pub(super) fn mounts(
         });
     }
     Ok(out)
+}
+
+/// devpts refuses (EINVAL) a `gid=` that the container's user namespace does not map,
+/// which happens with a joined namespace mapping only root (`unshare --map-root-user`): the
+/// option is dropped with a warning, as runc does for rootless containers, so ptys get the
+/// creating process's gid instead.
+fn drop_unmapped_devpts_gid(data: &mut Vec<String>, ns: &Namespaces, field: &str) {
+    let user = nix::sched::CloneFlags::CLONE_NEWUSER;
+    if !ns.new.contains(user) && !ns.joins(user) {
+        return;
+    }
+    data.retain(|d| {
+        let Some(Ok(gid)) = d.strip_prefix("gid=").map(str::parse::<u32>) else {
+            return true;
+        };
+        let mapped = (ns.gid_mappings.iter())
+            .any(|m| gid >= m.container_id && gid - m.container_id < m.size);
+        if !mapped {
+            crate::logging::warn(&format!(
+                "{field}.options: {d} dropped: gid {gid} is not mapped in the user namespace"
+            ));
+        }
+        mapped
+    });
 }
 
 /// A mount destination as a container path. A relative one is taken relative to `/`, as

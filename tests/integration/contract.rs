@@ -89,14 +89,14 @@ fn home_for_an_exec_process_too() {
 }
 
 /// One runtime's view of a created container: its own --root, the same bundle.
-struct Side {
-    bin: &'static str,
-    root: std::path::PathBuf,
-    id: String,
+pub(crate) struct Side {
+    pub(crate) bin: &'static str,
+    pub(crate) root: std::path::PathBuf,
+    pub(crate) id: String,
 }
 
 impl Side {
-    fn both(env: &Env) -> [Side; 2] {
+    pub(crate) fn both(env: &Env) -> [Side; 2] {
         env.write_config();
         let mk = |bin: &'static str, name: &str| Side {
             bin,
@@ -105,7 +105,7 @@ impl Side {
         };
         [mk(BIN, "berth"), mk("/usr/sbin/runc", "runc")]
     }
-    fn cmd(&self, args: &[&str]) -> Out {
+    pub(crate) fn cmd(&self, args: &[&str]) -> Out {
         let args: Vec<&str> = args
             .iter()
             .map(|a| if *a == "ID" { self.id.as_str() } else { a })

@@ -30,6 +30,7 @@ mod containerd;
 mod cri;
 mod docker;
 mod podman;
+mod podman_rootless;
 mod services;
 
 const IMAGE: &str = "localhost/busybox:latest";

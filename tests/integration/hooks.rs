@@ -407,30 +407,43 @@ fn failing_start_container_hook_fails_start_and_stops_the_container() {
     env.assert_clean(&id);
 }
 
+/// runtime-spec 1.3.0 (and runc): a failing poststart hook makes `start` fail naming the
+/// hook, the container is stopped (its process killed), the hooks after it do not run,
+/// and the lifecycle continues at delete, which runs poststop.
 #[test]
-fn failing_poststart_hook_only_warns() {
+fn failing_poststart_hook_stops_the_container() {
     let mut env = Env::new(&["sleep", "100"]);
     let rec = recorder(&env);
     let bad = script(&env, "bad-ps.sh", "exit 1");
     env.push("/hooks/poststart", json!({"path": bad, "env": []}));
     env.push("/hooks/poststart", rec_hook(&rec, "poststart"));
+    env.push("/hooks/poststop", rec_hook(&rec, "poststop"));
     let id = env.id();
     env.create(&id).ok();
     let o = env.berth(&["start", &id]);
-    o.ok();
-    assert!(
-        o.stderr.contains("warning") && o.stderr.contains("poststart"),
-        "stderr: {:?}",
-        o.stderr
-    );
-    assert_eq!(env.status(&id), "running");
-    assert_eq!(
-        log(&env),
-        ["poststart"],
-        "the next poststart hook still runs"
-    );
-    env.berth(&["delete", "--force", &id]).ok();
+    o.fails_with(&["poststart hook", "bad-ps.sh"]);
+    assert_eq!(env.status(&id), "stopped");
+    assert!(log(&env).is_empty(), "the next poststart hook did not run");
+    env.berth(&["delete", &id]).ok();
+    assert_eq!(log(&env), ["poststop"]);
     env.assert_clean(&id);
+    // runc fails too: 1.1.5 runs poststart hooks during create (fixed in 1.2, which runs
+    // them at start as berth does) and kills the container.
+    let root = env.tmp.path().join("runc-root");
+    let runc = |args: &[&str]| {
+        let mut c = std::process::Command::new("/usr/sbin/runc");
+        c.arg("--root").arg(&root).args(args);
+        run_cmd(&mut c, std::time::Duration::from_secs(30))
+    };
+    let b = env.bundle.to_str().unwrap();
+    let created = runc(&["create", "--bundle", b, "r"]);
+    assert!(created.code != 0 || runc(&["start", "r"]).code != 0);
+    assert!(
+        created.stderr.contains("exit status 1"),
+        "{}",
+        created.stderr
+    );
+    let _ = runc(&["delete", "--force", "r"]);
 }
 
 #[test]

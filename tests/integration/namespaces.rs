@@ -307,3 +307,68 @@ fn idmapped_mount_must_be_a_bind_and_needs_mappings() {
         .fails_with(&["uidMappings", "needs uid and gid mappings"]);
     env.assert_clean(&id);
 }
+
+/// A pod's shape (podman with --userns, a sandbox holding the namespaces): container B
+/// joins container A's user, network and time namespaces and makes its own pid, mount,
+/// ipc and uts ones. Its new pid namespace belongs to the joined user namespace, so /proc
+/// mounts; the id maps come from the joined namespace (runc 1.2+; runc 1.1.5 refuses a
+/// joined user namespace without maps and knows no time namespaces). Maps that disagree
+/// with the joined namespace's are refused, naming the field.
+#[test]
+fn join_another_containers_user_network_and_time_namespaces() {
+    let mut a = Env::new(&["sleep", "100"]);
+    a.with_userns(100000, 200000);
+    a.push("/linux/namespaces", json!({"type": "time"}));
+    a.set(
+        "/linux/timeOffsets",
+        json!({"boottime": {"secs": 100000, "nanosecs": 0}}),
+    );
+    let ida = a.start_detached();
+    let st: serde_json::Value = serde_json::from_str(&a.berth(&["state", &ida]).stdout).unwrap();
+    let ns = |t: &str| format!("/proc/{}/ns/{t}", st["pid"]);
+    let inode = |t: &str| std::fs::read_link(ns(t)).unwrap().display().to_string();
+    let script = "cat /proc/self/uid_map /proc/self/gid_map; id -u; echo $$; \
+                  for n in user net time; do readlink /proc/self/ns/$n; done; \
+                  cut -d. -f1 /proc/uptime; ip -o -4 addr show lo | awk '{print $4}'";
+    let mut b = Env::new(&["sh", "-c", script]);
+    b.set(
+        "/linux/namespaces",
+        json!([
+            {"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"},
+            {"type": "user", "path": ns("user")}, {"type": "network", "path": ns("net")},
+            {"type": "time", "path": ns("time")}
+        ]),
+    );
+    let out = b.run();
+    out.ok();
+    let norm = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
+    let lines: Vec<String> = out.stdout.lines().map(norm).collect();
+    assert_eq!(lines[..4], ["0 100000 65536", "0 200000 65536", "0", "1"]);
+    assert_eq!(lines[4..7], [inode("user"), inode("net"), inode("time")]);
+    let uptime: u64 = lines[7].parse().unwrap();
+    assert!(
+        uptime >= 100000,
+        "the joined boottime offset applies: {uptime}"
+    );
+    assert_eq!(lines[8], "127.0.0.1/8", "A's loopback, up");
+
+    b.set("/process/args", json!(["true"]));
+    // Maps given beside the joined user namespace must be its own.
+    b.set(
+        "/linux/uidMappings",
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+    );
+    b.set(
+        "/linux/gidMappings",
+        json!([{"containerID": 0, "hostID": 300000, "size": 65536}]),
+    );
+    b.run()
+        .fails_with(&["linux.uidMappings: differ from the maps of the user namespace joined"]);
+    b.set(
+        "/linux/gidMappings",
+        json!([{"containerID": 0, "hostID": 200000, "size": 65536}]),
+    );
+    b.run().ok();
+    a.berth(&["delete", "--force", &ida]).ok();
+    a.assert_clean(&ida);
+}

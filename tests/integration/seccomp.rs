@@ -11,7 +11,7 @@ use crate::common::*;
 const PODMAN: &str = "/usr/share/containers/seccomp.json";
 
 /// Podman's profile as podman hands it to a runtime for a container with `caps`.
-fn podman_profile(caps: &[&str]) -> Option<Value> {
+pub(crate) fn podman_profile(caps: &[&str]) -> Option<Value> {
     let Ok(text) = std::fs::read_to_string(PODMAN) else {
         eprintln!("skipped: {PODMAN} missing (apt-get install golang-github-containers-common)");
         return None;
@@ -52,7 +52,7 @@ fn podman_profile(caps: &[&str]) -> Option<Value> {
 
 /// A static probe that calls add_key(2) (which podman's profile never names) and prints
 /// the result and errno. Built with the host's C compiler; None if there is none.
-fn add_key_probe(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+pub(crate) fn add_key_probe(dir: &std::path::Path) -> Option<std::path::PathBuf> {
     let src = dir.join("probe.c");
     std::fs::write(
         &src,
@@ -193,7 +193,12 @@ fn kill_process_action() {
 
 /// Receives the listener fd and its JSON from berth, then answers every notification
 /// with `reply` as the syscall's return value.
-fn agent(listener: UnixListener, reply: i64) -> std::thread::JoinHandle<Value> {
+/// `got_fd`, when given, hears the agent's JSON as soon as the listener fd arrives.
+pub(crate) fn agent(
+    listener: UnixListener,
+    reply: i64,
+    got_fd: Option<std::sync::mpsc::Sender<Value>>,
+) -> std::thread::JoinHandle<Value> {
     std::thread::spawn(move || {
         let (conn, _) = listener.accept().unwrap();
         let mut buf = vec![0u8; 16384];
@@ -217,6 +222,9 @@ fn agent(listener: UnixListener, reply: i64) -> std::thread::JoinHandle<Value> {
         // SAFETY: the fd we just received.
         let notify: OwnedFd =
             unsafe { std::os::fd::FromRawFd::from_raw_fd(fd.expect("listener fd")) };
+        if let Some(tx) = got_fd {
+            let _ = tx.send(meta.clone());
+        }
         #[repr(C)]
         struct Notif {
             id: u64,
@@ -259,7 +267,7 @@ fn notify_hands_the_listener_to_the_agent_which_answers() {
     let mut env = Env::new(&["sh", "-c", "echo ppid=$PPID"]);
     let path = env.tmp.path().join("agent.sock");
     let listener = UnixListener::bind(&path).unwrap();
-    let handle = agent(listener, 4242);
+    let handle = agent(listener, 4242, None);
     env.set("/annotations", json!({"k": "v"}));
     env.set(
         "/linux/seccomp",
@@ -313,8 +321,8 @@ fn bad_seccomp_input_fails_cleanly() {
             vec!["linux.seccomp.syscalls[0].args[0].index"],
         ),
         (
-            json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_ARM"]}),
-            vec!["linux.seccomp.architectures", "SCMP_ARCH_ARM"],
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"], "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_TRACE", "errnoRet": 70000}]}),
+            vec!["linux.seccomp.syscalls[0].errnoRet", "70000"],
         ),
         (
             json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}),

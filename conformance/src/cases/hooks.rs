@@ -247,16 +247,20 @@ pub fn cases() -> Vec<Case> {
         let _ = env.rt(&["delete", &id]);
         ensure(log.order().contains(&"poststop".to_owned()), || format!("poststop never ran; order {:?}", log.order()))
     }));
-    v.push(case("hooks.poststart.failure", LIFE, "If any poststart hook fails, the runtime MUST log a warning, but the remaining hooks and lifecycle continue as if the hook had succeeded.", |env| {
-        let (mut b, log) = hooked(env, &[("poststart", "exit 1"), ("poststart", "")])?;
+    v.push(case("hooks.poststart.failure", LIFE, "If any poststart hook fails, the runtime MUST generate an error, stop the container, and continue the lifecycle at step 12. (runtime-spec 1.3.0)", |env| {
+        let (mut b, log) = hooked(env, &[("poststart", "exit 1"), ("poststart", ""), ("poststop", "")])?;
         b.cfg["process"]["args"] = json!(["/bin/sleep", "1000"]);
         b.write()?;
         let id = env.id();
         env.create(&id, &b)?;
-        let _ = env.rt(&["start", &id]);
-        ensure(log.order() == ["poststart", "poststart"], || format!("the second poststart hook did not run: {:?}", log.order()))?;
+        let o = env.rt(&["start", &id]);
+        ensure(!o.ok(), || "start succeeded although a poststart hook failed".into())?;
+        // The failing hook logs itself before exiting 1; the one after it must not run.
+        ensure(log.order() == ["poststart"], || format!("hooks after the failed one ran: {:?}", log.order()))?;
         let st = env.status(&id)?;
-        ensure(st == "running", || format!("container status {st} after a failed poststart hook"))
+        ensure(st == "stopped", || format!("container status {st} after a failed poststart hook"))?;
+        let _ = env.rt(&["delete", &id]);
+        ensure(log.order() == ["poststart", "poststop"], || format!("the lifecycle did not continue at delete: {:?}", log.order()))
     }));
     v.push(case("hooks.poststop.failure", LIFE, "If any poststop hook fails, the runtime MUST log a warning, but the remaining hooks and lifecycle continue as if the hook had succeeded.", |env| {
         let (mut b, log) = hooked(env, &[("poststop", "exit 1"), ("poststop", "")])?;

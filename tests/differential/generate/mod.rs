@@ -7,6 +7,7 @@ mod hooks;
 mod linux;
 mod mounts;
 mod process;
+mod seccomp;
 
 use serde_json::{Value, json};
 
@@ -26,6 +27,7 @@ pub fn all() -> Vec<Scenario> {
     v.extend(process::exits());
     v.extend(process::terminals());
     v.extend(hooks::all());
+    v.extend(seccomp::all());
     v.extend(cli::lifecycles());
     v.extend(cli::execs());
     v.extend(cli::errors());

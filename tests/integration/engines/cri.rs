@@ -30,6 +30,30 @@ use crate::common::run_cmd;
 
 /// The CRI namespace of containerd: images must be imported there for the plugin to see them.
 const K8S_NS: &str = "k8s.io";
+const LOOPBACK_CNI: &str = "/usr/lib/cni/loopback";
+/// containerd 1.6's CRI wants an eth0 in a pod's network namespace: a bridge with a static
+/// address, made in the test's own network namespace (never the machine's), no gateway,
+/// no masquerading and no IPAM state on disk, and loopback.
+const POD_CNI: &str = r#"{"cniVersion": "1.0.0", "name": "berth-pods", "plugins": [
+  {"type": "bridge", "bridge": "berthcni0", "isGateway": false, "ipMasq": false,
+   "ipam": {"type": "static", "addresses": [{"address": "10.203.0.2/24"}]}},
+  {"type": "loopback"}]}"#;
+
+/// The bridge plugin changes the network namespace containerd runs in: this must be the
+/// test sandbox's (tests/isolate.sh), never the machine's, whose interfaces are more than lo.
+fn own_network_namespace() {
+    // /proc/self/net follows the network namespace (a /sys mount may show another's).
+    let dev = std::fs::read_to_string("/proc/self/net/dev").unwrap_or_default();
+    let links: Vec<&str> = (dev.lines().skip(2))
+        .filter_map(|l| Some(l.split_once(':')?.0.trim()))
+        .filter(|n| *n != "lo" && !n.starts_with("berthcni") && !n.starts_with("veth"))
+        .collect();
+    assert!(
+        links.is_empty(),
+        "run the CNI pod test in a network namespace of its own (tests/isolate.sh); this one \
+         has {links:?}"
+    );
+}
 
 struct Cri {
     s: Scratch,
@@ -44,6 +68,13 @@ impl Cri {
     /// A private containerd with its CRI plugin on, berth as the runc binary, and the test
     /// and sandbox images imported; None (skip) when containerd is not installed.
     fn start() -> Option<Cri> {
+        Cri::start_with(&super::runtime(), false)
+    }
+
+    /// As `start`, with `runtime` as the runc binary; `loopback_cni` gives pods with a
+    /// network namespace of their own an isolated network from Debian's
+    /// containernetworking-plugins (POD_CNI): a pod without a way out.
+    fn start_with(runtime: &str, loopback_cni: bool) -> Option<Cri> {
         if !installed(
             "containerd (CRI)",
             &["containerd", "ctr", "containerd-shim-runc-v2"],
@@ -52,10 +83,20 @@ impl Cri {
         }
         let mut s = Scratch::new("berth-cri-");
         let d = s.path().to_str().unwrap().to_string();
-        let runtime = super::runtime();
         for sub in ["cni/bin", "cni/conf", "pods"] {
             std::fs::create_dir_all(s.path().join(sub)).unwrap();
         }
+        let cni_bin = if loopback_cni {
+            assert!(
+                Path::new(LOOPBACK_CNI).exists(),
+                "{LOOPBACK_CNI} missing: tests/run-all.sh installs containernetworking-plugins"
+            );
+            own_network_namespace();
+            std::fs::write(s.path().join("cni/conf/10-pod.conflist"), POD_CNI).unwrap();
+            "/usr/lib/cni".to_string()
+        } else {
+            format!("{d}/cni/bin")
+        };
         let config = s.path().join("config.toml");
         std::fs::write(
             &config,
@@ -75,7 +116,7 @@ state = "{d}/state"
   # host's bounding set lacks (for every runtime), so keep it at containerd's own value.
   restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "{d}/cni/bin"
+    bin_dir = "{cni_bin}"
     conf_dir = "{d}/cni/conf"
   [plugins."io.containerd.grpc.v1.cri".containerd]
     default_runtime_name = "runc"
@@ -156,13 +197,22 @@ state = "{d}/state"
         what: &str,
         f: F,
     ) -> T {
+        self.call_for(what, LIMIT, f)
+    }
+
+    fn call_for<T, F: Future<Output = Result<tonic::Response<T>, tonic::Status>>>(
+        &self,
+        what: &str,
+        limit: Duration,
+        f: F,
+    ) -> T {
         match self
             .rt
-            .block_on(async { tokio::time::timeout(LIMIT, f).await })
+            .block_on(async { tokio::time::timeout(limit, f).await })
         {
             Ok(Ok(r)) => r.into_inner(),
             Ok(Err(status)) => panic!("CRI {what} failed: {status}"),
-            Err(_) => panic!("CRI {what} did not answer within {LIMIT:?}"),
+            Err(_) => panic!("CRI {what} did not answer within {limit:?}"),
         }
     }
 
@@ -207,7 +257,12 @@ state = "{d}/state"
     }
 }
 
-fn sandbox_config(s: &Path, name: &str, cgroup_parent: &str) -> PodSandboxConfig {
+fn sandbox_config(
+    s: &Path,
+    name: &str,
+    cgroup_parent: &str,
+    network: NamespaceMode,
+) -> PodSandboxConfig {
     PodSandboxConfig {
         metadata: Some(PodSandboxMetadata {
             name: name.to_string(),
@@ -220,7 +275,7 @@ fn sandbox_config(s: &Path, name: &str, cgroup_parent: &str) -> PodSandboxConfig
             cgroup_parent: cgroup_parent.to_string(),
             security_context: Some(LinuxSandboxSecurityContext {
                 namespace_options: Some(NamespaceOption {
-                    network: NamespaceMode::Node as i32,
+                    network: network as i32,
                     pid: NamespaceMode::Pod as i32,
                     ipc: NamespaceMode::Pod as i32,
                     ..Default::default()
@@ -246,7 +301,12 @@ fn pod_lifecycle_through_the_cri_plugin() {
     assert_eq!(v.runtime_name, "containerd", "{v:?}");
 
     let pod_name = unique("pod");
-    let sandbox = sandbox_config(cri.s.path(), &pod_name, &cri.cgroup_parent);
+    let sandbox = sandbox_config(
+        cri.s.path(),
+        &pod_name,
+        &cri.cgroup_parent,
+        NamespaceMode::Node,
+    );
     let pod = cri
         .call(
             "RunPodSandbox",
@@ -393,5 +453,105 @@ fn pod_lifecycle_through_the_cri_plugin() {
             .map(|e| e.path())
             .collect();
         assert!(left.is_empty(), "cgroups left: {left:?}");
+    }
+}
+
+/// A pod with a network namespace of its own whose only CNI plugin is loopback (a pod
+/// without network), the container from the Debian services image: redis, postgres and
+/// nginx answer on 127.0.0.1 inside it, run through `ExecSync`, with berth and with runc.
+#[test]
+fn pod_without_host_network_serves_redis_postgres_and_nginx_on_localhost() {
+    for rt in [super::runtime(), "/usr/sbin/runc".to_string()] {
+        let Some(cri) = Cri::start_with(&rt, true) else {
+            return;
+        };
+        let mut ctr = Command::new("ctr");
+        ctr.arg("-a")
+            .arg(cri.s.path().join("c.sock"))
+            .args(["-n", K8S_NS]);
+        let tar = super::services::debian_image().to_str().unwrap();
+        ok(
+            &run_cmd(
+                ctr.args(["images", "import", tar]),
+                super::services::SERVICE_LIMIT,
+            ),
+            "ctr images import (debian)",
+        );
+        let mut c = cri.client.clone();
+        let pod_name = unique("netpod");
+        let sandbox = sandbox_config(
+            cri.s.path(),
+            &pod_name,
+            &cri.cgroup_parent,
+            NamespaceMode::Pod,
+        );
+        let pod = cri
+            .call(
+                "RunPodSandbox",
+                c.run_pod_sandbox(RunPodSandboxRequest {
+                    config: Some(sandbox.clone()),
+                    runtime_handler: String::new(),
+                }),
+            )
+            .pod_sandbox_id;
+        let config = ContainerConfig {
+            metadata: Some(ContainerMetadata {
+                name: "services".into(),
+                attempt: 0,
+            }),
+            image: Some(ImageSpec {
+                image: super::services::DEBIAN.into(),
+                ..Default::default()
+            }),
+            command: vec!["sleep".into(), "1000".into()],
+            log_path: "services.log".into(),
+            ..Default::default()
+        };
+        let id = cri
+            .call(
+                "CreateContainer",
+                c.create_container(CreateContainerRequest {
+                    pod_sandbox_id: pod.clone(),
+                    config: Some(config),
+                    sandbox_config: Some(sandbox.clone()),
+                }),
+            )
+            .container_id;
+        cri.call(
+            "StartContainer",
+            c.start_container(StartContainerRequest {
+                container_id: id.clone(),
+            }),
+        );
+        cri.wait_container_state(&id, ContainerState::ContainerRunning);
+        let r = cri.call_for(
+            "ExecSync",
+            super::services::SERVICE_LIMIT,
+            c.exec_sync(ExecSyncRequest {
+                container_id: id.clone(),
+                cmd: vec!["bash".into(), "-c".into(), super::services::SCRIPT.into()],
+                timeout: super::services::SERVICE_LIMIT.as_secs() as i64,
+            }),
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&r.stdout),
+            super::services::WANT,
+            "{rt}: exit {}, stderr {}",
+            r.exit_code,
+            String::from_utf8_lossy(&r.stderr)
+        );
+        assert_eq!(r.exit_code, 0, "{rt}");
+        cri.call(
+            "StopPodSandbox",
+            c.stop_pod_sandbox(StopPodSandboxRequest {
+                pod_sandbox_id: pod.clone(),
+            }),
+        );
+        cri.call(
+            "RemovePodSandbox",
+            c.remove_pod_sandbox(RemovePodSandboxRequest {
+                pod_sandbox_id: pod.clone(),
+            }),
+        );
     }
 }

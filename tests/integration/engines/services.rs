@@ -13,13 +13,13 @@ use super::podman::Podman;
 use super::{ok, unique};
 use crate::common::run_cmd;
 
-const DEBIAN: &str = "localhost/debian-services:latest";
+pub(super) const DEBIAN: &str = "localhost/debian-services:latest";
 const RUNC: &str = "/usr/sbin/runc";
 /// Starting three servers and asking each once, under an engine on a busy 2-core machine.
-const SERVICE_LIMIT: Duration = Duration::from_secs(120);
+pub(super) const SERVICE_LIMIT: Duration = Duration::from_secs(120);
 
 /// Starts redis, postgres and nginx on loopback, asks each once, prints one line each.
-const SCRIPT: &str = r#"set -e
+pub(super) const SCRIPT: &str = r#"set -e
 redis-server --daemonize yes --bind 127.0.0.1 --save '' >/dev/null
 pg=$(ls -d /usr/lib/postgresql/*/bin)
 su postgres -s /bin/sh -c "$pg/postgres -D /var/lib/postgresql/data -c listen_addresses=127.0.0.1 -c unix_socket_directories=/tmp >/tmp/pg.log 2>&1 &"
@@ -30,10 +30,10 @@ for i in $(seq 300); do psql -h 127.0.0.1 -U postgres -tAc 'select 1' >/dev/null
 echo "postgres=$(psql -h 127.0.0.1 -U postgres -tAc 'select 40 + 2')"
 echo "nginx=$(python3 -c 'import urllib.request as u; print(u.urlopen("http://127.0.0.1/").status)')"
 "#;
-const WANT: &str = "redis=PONG\npostgres=42\nnginx=200\n";
+pub(super) const WANT: &str = "redis=PONG\npostgres=42\nnginx=200\n";
 
 /// The image archive, built (or taken from the cache outside the checkout) once per run.
-fn debian_image() -> &'static Path {
+pub(super) fn debian_image() -> &'static Path {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("debian-image");
