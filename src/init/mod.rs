@@ -282,10 +282,11 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
         // runc's createContainer hooks start in the container's root directory, before
         // the pivot: the init is there too.
         let _ = nix::unistd::chdir(&plan.rootfs);
-        hooks::run_all(
+        hooks::run_all_env(
             "createContainer",
             &plan.hooks.create_container,
             &state_json(plan, host_pid, "creating"),
+            &plan.process.env,
         )?;
     }
     match root {
@@ -416,10 +417,14 @@ fn after_start(
     preserve_fds: u32,
     seccomp_socket: Option<RawFd>,
 ) -> InitError {
-    if let Err(e) = hooks::run_all(
+    // The process's environment as it will exec, HOME included (runc's init has it then).
+    let p = &plan.process;
+    let env = user::with_home(&p.env, p.uid, Path::new("/etc/passwd"));
+    if let Err(e) = hooks::run_all_env(
         "startContainer",
         &plan.hooks.start_container,
         &state_json(plan, r.host_pid, "created"),
+        env.as_deref().unwrap_or(&p.env),
     ) {
         return e.into();
     }
