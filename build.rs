@@ -1,5 +1,6 @@
 //! Embeds the git commit berth is built from, for `berth --version` (runc prints its commit
 //! the same way). Outside a git checkout (a release tarball) the line says "unknown".
+//! Also generates CRIU's RPC messages from src/criu/rpc.proto (prost-build).
 
 use std::process::Command;
 
@@ -13,6 +14,7 @@ fn git(args: &[&str]) -> Option<String> {
 }
 
 fn main() {
+    criu_rpc();
     let commit = git(&["rev-parse", "--short=12", "HEAD"]);
     println!(
         "cargo:rustc-env=BERTH_COMMIT={}",
@@ -32,4 +34,13 @@ fn main() {
         }
     }
     println!("cargo:rerun-if-changed=build.rs");
+}
+
+/// CRIU's RPC messages (src/criu/rpc.proto, vendored from CRIU) as Rust types in OUT_DIR,
+/// included by src/criu/rpc.rs. Needs protoc (PROTOC or on PATH).
+fn criu_rpc() {
+    println!("cargo:rerun-if-changed=src/criu/rpc.proto");
+    if let Err(e) = prost_build::compile_protos(&["src/criu/rpc.proto"], &["src/criu"]) {
+        panic!("generate CRIU's RPC code from src/criu/rpc.proto (is protoc installed?): {e}");
+    }
 }

@@ -14,6 +14,7 @@ import statistics
 import subprocess
 
 COLORS = {"berth": "#2a7ab0", "runc": "#999999", "crun": "#e0a030"}
+FAILURES = []  # runtimes that could not run a scaling config, with why
 
 
 def instruction_count(valgrind, berth, base, tmp):
@@ -112,9 +113,20 @@ def run_all(runtimes, base, tmp, quick, lifecycle, timed):
         times = {rt.name: [] for rt in runtimes}
         for _ in range(k):
             for rt in runtimes:
-                times[rt.name].append(lifecycle(rt, b, cid("m"))[0])
+                if times[rt.name] is None:
+                    continue
+                c = cid("m")
+                try:
+                    times[rt.name].append(lifecycle(rt, b, c)[0])
+                except RuntimeError as e:
+                    # A runtime that cannot run the config (crun: EMFILE at 1000 mounts).
+                    print(f"scaling: {rt.name} with {n} mounts: {e}")
+                    FAILURES.append(f"{rt.name} with {n} bind mounts: {str(e).splitlines()[-1][-160:]}")
+                    subprocess.run(rt.cmd("delete", "--force", c), capture_output=True)
+                    times[rt.name] = None
         for rt in runtimes:
-            res["mounts"][rt.name][n] = statistics.median(times[rt.name]) * 1000
+            if times[rt.name]:
+                res["mounts"][rt.name][n] = statistics.median(times[rt.name]) * 1000
     for rt in runtimes:
         for n in axes["running"]:
             ids = [cid("r") for _ in range(n)]
@@ -177,8 +189,11 @@ def report(res, out):
         lines += ["", f"{title}:", "", "| runtime | " + " | ".join(f"{x}" for x in xs) + " |",
                   "|---|" + "---|" * len(xs)]
         for name, s in series.items():
-            lines.append(f"| {name} | " + " | ".join(f"{s.get(x, float('nan')):.1f}" for x in xs) + " |")
+            lines.append(f"| {name} | " + " | ".join(f"{s[x]:.1f}" if x in s else "fails"
+                                                     for x in xs) + " |")
         chart = f"scaling-{axis}.svg"
         svg_lines(series, title, xlabel, os.path.join(out, chart))
         lines += ["", f"![{title}]({chart})"]
+    if FAILURES:
+        lines += ["", "Could not run: " + "; ".join(FAILURES) + "."]
     return lines

@@ -601,6 +601,13 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
     destroy(&dir, &st)
 }
 
+/// Stops what is left of a container and removes it as `delete --force` does: after a
+/// checkpoint that ends it, and when a foreground restore's process has exited.
+pub(crate) fn remove(dir: &ContainerDir, st: &State) -> Result<(), Error> {
+    stop(st);
+    destroy(dir, st)
+}
+
 /// SIGKILLs the init (thawing first) and waits until it has exited.
 fn stop(st: &State) {
     let Some(pidfd) = pidfd_for(st) else { return };

@@ -23,9 +23,21 @@ pub enum HookError {
 
 /// Runs hooks in order; the first failure stops the list.
 pub fn run_all(kind: &'static str, hooks: &[Hook], state: &[u8]) -> Result<(), HookError> {
+    run_all_env(kind, hooks, state, &[])
+}
+
+/// As `run_all`, for the hooks that run in the container (createContainer,
+/// startContainer): one without `env` gets `process_env`, the container process's
+/// environment, as runc's do (its init has that environment when it runs them).
+pub fn run_all_env(
+    kind: &'static str,
+    hooks: &[Hook],
+    state: &[u8],
+    process_env: &[String],
+) -> Result<(), HookError> {
     crate::failpoint!(&format!("hook::{kind}::before"));
     for h in hooks {
-        run(kind, h, state)?;
+        run(kind, h, state, process_env)?;
     }
     crate::failpoint!(&format!("hook::{kind}::after"));
     Ok(())
@@ -42,7 +54,7 @@ pub fn run_all_warn(kind: &'static str, hooks: &[Hook], state: &[u8]) {
 fn run_all_each(kind: &'static str, hooks: &[Hook], state: &[u8]) -> Result<(), HookError> {
     crate::failpoint!(&format!("hook::{kind}::before"));
     for h in hooks {
-        if let Err(e) = run(kind, h, state) {
+        if let Err(e) = run(kind, h, state, &[]) {
             crate::logging::warn(&e.to_string());
         }
     }
@@ -50,7 +62,12 @@ fn run_all_each(kind: &'static str, hooks: &[Hook], state: &[u8]) -> Result<(), 
     Ok(())
 }
 
-fn run(kind: &'static str, h: &Hook, state: &[u8]) -> Result<(), HookError> {
+fn run(
+    kind: &'static str,
+    h: &Hook,
+    state: &[u8],
+    default_env: &[String],
+) -> Result<(), HookError> {
     let path = h.path().display().to_string();
     let fail = |msg: String| HookError::Failed {
         kind,
@@ -71,7 +88,7 @@ fn run(kind: &'static str, h: &Hook, state: &[u8]) -> Result<(), HookError> {
         cmd.current_dir(bundle);
     }
     cmd.env_clear();
-    for kv in h.env().iter().flatten() {
+    for kv in h.env().as_deref().unwrap_or(default_env) {
         if let Some((k, v)) = kv.split_once('=') {
             cmd.env(k, v);
         }

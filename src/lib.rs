@@ -5,6 +5,7 @@ pub mod cgroups;
 pub mod console;
 pub mod container;
 pub mod control;
+pub mod criu;
 pub mod exec;
 pub mod failpoints;
 pub mod hooks;

@@ -6,7 +6,16 @@ use clap::Parser;
 use cli::{Cli, Command, LogFormat};
 
 fn main() {
-    let cli = match Cli::try_parse() {
+    // go-runc (containerd's shim) gives restore's flag with one dash, which runc's
+    // urfave/cli accepts: `-no-subreaper`.
+    let args = std::env::args_os().map(|a| {
+        if a == "-no-subreaper" {
+            "--no-subreaper".into()
+        } else {
+            a
+        }
+    });
+    let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) if e.use_stderr() => {
             // One line, as every berth error: clap's message without its usage block
@@ -78,6 +87,8 @@ fn main() {
         Command::Resume(a) => cli::pause::resume(root, a),
         Command::Ps(a) => cli::ps::exec(root, a),
         Command::Events(a) => cli::events::exec(root, a),
+        Command::Checkpoint(a) => cli::checkpoint::exec(root, &cli.criu, a),
+        Command::Restore(a) => cli::restore::exec(root, &cli.criu, a),
         Command::Completion(a) => cli::docs::completion(a),
         Command::ManPages(a) => cli::docs::man_pages(a),
     };

@@ -72,6 +72,13 @@ cargo test --features failpoints --no-run --quiet
 # The engines' real-service image (redis, postgres, nginx) comes from Debian's archive with
 # debootstrap, cached in /var/cache/berth-tests (rebuilt only when missing).
 bash tests/engines/make-debian-image.sh target/x86_64-unknown-linux-gnu/tmp/debian-image
+# CRIU for the checkpoint/restore tests: Debian trixie's 4.1.1 built on bookworm (whose own
+# 3.17.1 fails on kernel 6.18), cached in /var/cache/berth-tests; tests/criu/build-criu.sh.
+if BERTH_TEST_CRIU=$(bash tests/criu/build-criu.sh); then
+    export BERTH_TEST_CRIU
+else
+    echo "run-all: building CRIU failed; the checkpoint tests will fail and say so"
+fi
 
 # The sandboxed tests prove they are sandboxed against these (tests/integration/sandbox.rs).
 BERTH_TEST_HOST_MNTNS=$(readlink /proc/self/ns/mnt)

@@ -1,5 +1,6 @@
 //! Command line in runc's shape: global flags, then one verb per file.
 
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod docs;
@@ -10,6 +11,7 @@ pub mod kill;
 pub mod list;
 pub mod pause;
 pub mod ps;
+pub mod restore;
 pub mod run;
 pub mod spec;
 pub mod start;
@@ -43,6 +45,9 @@ pub struct Cli {
     /// Make the container's cgroup a transient systemd scope (cgroupsPath "slice:prefix:name")
     #[arg(long = "systemd-cgroup", global = true, help_heading = GLOBAL)]
     pub systemd_cgroup: bool,
+    /// CRIU binary for checkpoint and restore
+    #[arg(long, global = true, help_heading = GLOBAL, default_value = "criu")]
+    pub criu: PathBuf,
     /// Print the version
     #[arg(short = 'v', long = "version")]
     pub version: bool,
@@ -96,6 +101,10 @@ pub enum Command {
     Resume(pause::Args),
     /// List the processes of a container
     Ps(ps::Args),
+    /// Checkpoint a running container with CRIU
+    Checkpoint(Box<checkpoint::Args>),
+    /// Restore a container from a CRIU checkpoint
+    Restore(Box<restore::Args>),
     /// Print cgroup statistics and OOM events of a container as JSON
     Events(events::Args),
     /// Print a shell completion script (bash, zsh or fish) generated from this command line

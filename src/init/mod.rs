@@ -282,10 +282,11 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
         // runc's createContainer hooks start in the container's root directory, before
         // the pivot: the init is there too.
         let _ = nix::unistd::chdir(&plan.rootfs);
-        hooks::run_all(
+        hooks::run_all_env(
             "createContainer",
             &plan.hooks.create_container,
             &state_json(plan, host_pid, "creating"),
+            &plan.process.env,
         )?;
     }
     match root {
@@ -314,6 +315,10 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     if plan.process.terminal {
         // The parent clears ONLCR of its own relay before `start` (no race there).
         rootfs::setup_console(a.console_socket, plan.process.console_size, true, false)?;
+    } else {
+        // A session of its own, as runc's init (nsexec's setsid): not its caller's, which
+        // lies outside the container (CRIU refuses to dump such a session leader).
+        nix::unistd::setsid().map_err(|e| InitError::Msg(format!("setsid: {e}")))?;
     }
     for (k, v) in &plan.sysctl {
         let path = Path::new("/proc/sys").join(k.replace('.', "/"));
@@ -412,10 +417,14 @@ fn after_start(
     preserve_fds: u32,
     seccomp_socket: Option<RawFd>,
 ) -> InitError {
-    if let Err(e) = hooks::run_all(
+    // The process's environment as it will exec, HOME included (runc's init has it then).
+    let p = &plan.process;
+    let env = user::with_home(&p.env, p.uid, Path::new("/etc/passwd"));
+    if let Err(e) = hooks::run_all_env(
         "startContainer",
         &plan.hooks.start_container,
         &state_json(plan, r.host_pid, "created"),
+        env.as_deref().unwrap_or(&p.env),
     ) {
         return e.into();
     }

@@ -191,6 +191,52 @@ fn run_runs_every_hook_once_in_order() {
     assert_eq!(got[6..], ["poststop"]);
 }
 
+/// Hooks that run in the container (createContainer, startContainer) without an `env`
+/// of their own get the container process's environment, as runc's (its init holds that
+/// environment when it runs them, HOME included by startContainer); one with `env` gets
+/// only that. Same with runc.
+#[test]
+fn container_side_hooks_without_env_get_the_process_env_as_runc() {
+    let mut env = Env::new(&["true"]);
+    env.set(
+        "/process/env",
+        json!(["PATH=/bin:/usr/bin", "FROM_PROCESS=yes"]),
+    );
+    let dump =
+        |name: &str| format!("env | grep -v -e ^PWD= -e ^SHLVL= -e ^_= | sort > /out/{name}");
+    // createContainer runs before the pivot, in the root's directory: out/ is the bind.
+    let dump_cc = "env | grep -v -e ^PWD= -e ^SHLVL= -e ^_= | sort > out/cc".to_string();
+    env.push(
+        "/hooks/createContainer",
+        json!({"path": "/bin/busybox", "args": ["sh", "-c", dump_cc]}),
+    );
+    env.push(
+        "/hooks/startContainer",
+        json!({"path": "/bin/busybox", "args": ["sh", "-c", dump("sc")]}),
+    );
+    env.push(
+        "/hooks/startContainer",
+        json!({"path": "/bin/busybox", "args": ["sh", "-c", dump("sc-own")], "env": ["OWN=1"]}),
+    );
+    // Without PATH, busybox sh sets its own default one.
+    let want = (
+        "FROM_PROCESS=yes\nPATH=/bin:/usr/bin\n",
+        "OWN=1\nPATH=/sbin:/usr/sbin:/bin:/usr/bin\n",
+    );
+    env.run().ok();
+    let seen = |e: &Env| (e.read_out("cc"), e.read_out("sc"), e.read_out("sc-own"));
+    let berth = seen(&env);
+    // startContainer runs once the process's environment is final: HOME from passwd too.
+    let with_home = "FROM_PROCESS=yes\nHOME=/root\nPATH=/bin:/usr/bin\n";
+    assert_eq!((berth.0.as_str(), berth.1.as_str()), (want.0, with_home));
+    assert_eq!(berth.2, want.1);
+    for f in ["cc", "sc", "sc-own"] {
+        let _ = std::fs::remove_file(env.out.join(f));
+    }
+    env.run_runc().ok();
+    assert_eq!(seen(&env), berth, "runc (left) differs");
+}
+
 #[test]
 fn hooks_get_their_args_and_only_their_env() {
     let mut env = Env::new(&["true"]);

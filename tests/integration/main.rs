@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod cgroups;
+mod checkpoint;
 mod cli;
 mod common;
 mod concurrency;
