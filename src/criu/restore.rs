@@ -474,6 +474,7 @@ fn record(plan: &Plan, pid: i32, start_time: u64, cg: &Cgroups) -> State {
         annotations: plan.annotations.clone(),
         cgroup_paths: cg.created.clone(),
         cgroup_joined: cg.joined.clone(),
+        systemd_unit: cg.unit.clone(),
         poststart: plan.hooks.poststart.clone(),
         poststop: if pid > 0 {
             plan.hooks.poststop.clone()
