@@ -121,7 +121,8 @@ def run_all(runtimes, base, tmp, quick, lifecycle, timed):
                 except RuntimeError as e:
                     # A runtime that cannot run the config (crun: EMFILE at 1000 mounts).
                     print(f"scaling: {rt.name} with {n} mounts: {e}")
-                    FAILURES.append(f"{rt.name} with {n} bind mounts: {str(e).splitlines()[-1][-160:]}")
+                    why = next((ln for ln in str(e).splitlines() if "exit" in ln), str(e))
+                    FAILURES.append(f"{rt.name} with {n} bind mounts: {why.split(': ', 1)[-1][-160:]}")
                     subprocess.run(rt.cmd("delete", "--force", c), capture_output=True)
                     times[rt.name] = None
         for rt in runtimes:
@@ -149,9 +150,9 @@ def run_all(runtimes, base, tmp, quick, lifecycle, timed):
 
 
 TITLES = {
-    "mounts": ("lifecycle ms against bind mounts in the config", "bind mounts"),
+    "mounts": ("lifecycle ms against bind mounts in the config", "bind mounts (log scale)"),
     "running": ("lifecycle ms against containers already running", "containers running"),
-    "processes": ("exec ms against processes in the container", "processes in the container"),
+    "processes": ("exec ms against processes in the container", "processes in the container (0, then log scale)"),
 }
 
 

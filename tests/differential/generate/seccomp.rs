@@ -143,6 +143,11 @@ fn refusals() -> Vec<Scenario> {
             json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": listener}),
         ),
         (
+            "errnoret-on-allow",
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+                   "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ALLOW", "errnoRet": 1}]}),
+        ),
+        (
             "unknown-action",
             json!({"defaultAction": "SCMP_ACT_ALLOW",
                    "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_BOGUS"}]}),
