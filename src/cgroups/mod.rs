@@ -242,6 +242,7 @@ impl Cgroups {
             created: Vec::new(),
             hierarchies: Vec::new(),
         };
+        let pure_v2 = self.hierarchies.iter().all(|h| h.v2);
         for (h, dir) in self.hierarchies.iter().zip(self.joined) {
             let cpuset = h.controllers.iter().any(|c| c == "cpuset");
             let mut tries = 0;
@@ -252,6 +253,9 @@ impl Cgroups {
                     cg.remove_created();
                     return Err(e);
                 }
+            }
+            if pure_v2 {
+                enable_controllers(&h.mount, &dir);
             }
             cg.joined.push(dir);
         }
@@ -325,6 +329,37 @@ impl Cgroups {
             }
         }
         result
+    }
+}
+
+/// On a cgroup v2 host, every controller the hierarchy offers is handed down to the
+/// container's cgroup through each ancestor's subtree_control, as runc does: the
+/// container's memory.stat, pids.current, cpu.stat… then exist whatever its limits, for
+/// `events`, `update` and nested engines. Best effort, one by one if the whole set is
+/// refused (an ancestor holding processes refuses them all): a limit that needs a missing
+/// controller fails on its own, naming its field.
+fn enable_controllers(mount: &Path, dir: &Path) {
+    let offered = fs::read_to_string(mount.join("cgroup.controllers")).unwrap_or_default();
+    let all: Vec<String> = offered
+        .split_whitespace()
+        .map(|c| format!("+{c}"))
+        .collect();
+    if all.is_empty() {
+        return;
+    }
+    let mut cur = mount.to_path_buf();
+    for comp in dir
+        .strip_prefix(mount)
+        .unwrap_or(Path::new(""))
+        .components()
+    {
+        let sc = cur.join("cgroup.subtree_control");
+        if write(&sc, &all.join(" ")).is_err() {
+            for c in &all {
+                let _ = write(&sc, c);
+            }
+        }
+        cur.push(comp);
     }
 }
 

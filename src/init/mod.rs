@@ -329,6 +329,12 @@ pub(crate) fn setup_process(
     userns: bool,
     seccomp: Option<&SeccompLoad>,
 ) -> Result<(), InitError> {
+    // An on-exec transition: the profile confines the process from its execve on. Set
+    // here, not at the execve, so a refusal fails `create` (as runc), and while the user
+    // switch and seccomp cannot yet forbid the write.
+    if let Some(profile) = &p.apparmor_profile {
+        security::lsm::apply_apparmor(profile).map_err(|e| InitError::Msg(e.to_string()))?;
+    }
     security::set_rlimits(&p.rlimits)?;
     if let Some(pers) = personality {
         process::personality(pers)?;
