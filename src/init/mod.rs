@@ -225,15 +225,8 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     if let Some(adj) = plan.process.oom_score_adj {
         process::oom_score_adj(adj)?;
     }
-    // Only a mount namespace berth created may be re-propagated, mounted in and pivoted;
-    // otherwise the plan holds no mount change (spec::mounts::check_own_mount_ns).
-    let own_mntns = plan.namespaces.new.contains(CloneFlags::CLONE_NEWNS);
-    let root = if own_mntns {
-        Some(rootfs::prepare(plan, a.cgroups, &a.idmapped)?)
-    } else {
-        None
-    };
-    crate::logging::step("init: mounts and devices done");
+    // Opened before the container's mounts, which may hide the state directory's path:
+    // a rootfs of "/" (a system container on the host's root) with a tmpfs on /tmp or /run.
     let fifo_dir = a.fifo.parent().unwrap_or(Path::new("/"));
     let fifo_dir = nix::fcntl::open(
         fifo_dir,
@@ -244,6 +237,15 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
         step: format!("open state dir {}", fifo_dir.display()),
         errno,
     })?;
+    // Only a mount namespace berth created may be re-propagated, mounted in and pivoted;
+    // otherwise the plan holds no mount change (spec::mounts::check_own_mount_ns).
+    let own_mntns = plan.namespaces.new.contains(CloneFlags::CLONE_NEWNS);
+    let root = if own_mntns {
+        Some(rootfs::prepare(plan, a.cgroups, &a.idmapped)?)
+    } else {
+        None
+    };
+    crate::logging::step("init: mounts and devices done");
     let fifo_name = PathBuf::from(a.fifo.file_name().unwrap_or_default());
     if needs_parent_after_namespaces(plan) {
         a.chan.send(&Msg::Hooks).map_err(ExpectError::from)?;

@@ -5,6 +5,7 @@ mod bad_input;
 mod cgroups;
 mod cgroups_v2;
 mod cgroups_v2_life;
+mod cgroups_v2_system;
 mod cli;
 mod common;
 mod concurrency;
