@@ -10,8 +10,17 @@ use crate::cgroups_v2::{cg_dir, guest, read};
 use crate::common::Env;
 
 /// Units that have no business in this container: the lane's own runner (it would mount
-/// the payload disk and power off), and root remounting (the root is read-only on purpose).
-const MASKED: &[&str] = &["berth-lane.service", "systemd-remount-fs.service"];
+/// the payload disk and power off), root remounting (the root is read-only on purpose),
+/// and podman's, which the image has for the engine tests (they fail without storage).
+const MASKED: &[&str] = &[
+    "berth-lane.service",
+    "systemd-remount-fs.service",
+    "podman.service",
+    "podman.socket",
+    "podman-restart.service",
+    "podman-auto-update.service",
+    "podman-auto-update.timer",
+];
 
 fn sysroot(env: &Env) -> std::path::PathBuf {
     let name = env
