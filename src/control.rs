@@ -153,17 +153,21 @@ pub fn events(
         return emit(out, cgroups::stats::event(id, &st.cgroup_joined));
     }
     let mut ooms = oom_count(&st.cgroup_joined);
+    let mut stopped = false;
     loop {
+        // Checked once more after the container stopped: an OOM kill that ended it
+        // (memory.oom.group kills every task) is still reported.
         let now = oom_count(&st.cgroup_joined);
         if now > ooms {
             emit(out, serde_json::json!({"type": "oom", "id": id}))?;
             ooms = now;
         }
-        emit(out, cgroups::stats::event(id, &st.cgroup_joined))?;
-        std::thread::sleep(interval);
-        if state::status(&dir, &st) == Status::Stopped {
+        if stopped {
             return Ok(());
         }
+        emit(out, cgroups::stats::event(id, &st.cgroup_joined))?;
+        std::thread::sleep(interval);
+        stopped = state::status(&dir, &st) == Status::Stopped;
     }
 }
 

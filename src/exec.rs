@@ -265,7 +265,8 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
         // Joined through cgroupfs (cgroup.procs of the scope), as runc does.
         unit: None,
     };
-    cg.add(pid.as_raw()).map_err(|e| kill_child(e.into()))?;
+    cg.join_exec(pid.as_raw(), st.pid)
+        .map_err(|e| kill_child(e.into()))?;
     // After joining the cgroup, so the reset lands within the container's cpuset.
     container::initial_affinity(pid, o.process.cpu_affinity_initial.as_deref())
         .map_err(kill_child)?;

@@ -257,6 +257,7 @@ impl Cgroups {
             return Ok(self);
         }
         let mut cg = Cgroups::default();
+        let pure_v2 = self.hierarchies.iter().all(|h| h.v2);
         for dir in self.joined {
             // By mount, not by position: a rootless container joins only some hierarchies.
             let h = self
@@ -274,6 +275,9 @@ impl Cgroups {
                     cg.remove_created();
                     return Err(e);
                 }
+            }
+            if pure_v2 {
+                enable_controllers(&mount, &dir);
             }
             cg.joined.push(dir);
         }
@@ -319,6 +323,23 @@ impl Cgroups {
         Ok(())
     }
 
+    /// `exec`'s join. On cgroup v2 the container's own cgroup may no longer take a process:
+    /// a systemd init moves itself into a child (init.scope) and enables controllers, and
+    /// the no-internal-process rule then refuses new members (EBUSY). As runc, the process
+    /// joins the init's current cgroup instead, which must lie below the container's.
+    pub fn join_exec(&self, pid: i32, init_pid: i32) -> Result<(), CgroupError> {
+        for dir in &self.joined {
+            match write(&dir.join("cgroup.procs"), &pid.to_string()) {
+                Err(e) if e.kind() == Some(io::ErrorKind::ResourceBusy) => {
+                    let sub = init_cgroup_below(init_pid, dir).ok_or(e)?;
+                    write(&sub.join("cgroup.procs"), &pid.to_string())?;
+                }
+                other => other?,
+            }
+        }
+        Ok(())
+    }
+
     /// Kills whatever is left in the container's cgroups and removes the directories berth
     /// made, deepest first. Directories it did not make are never removed.
     pub fn destroy(&self) -> Result<(), CgroupError> {
@@ -335,6 +356,9 @@ impl Cgroups {
         let mut result = Ok(());
         for dir in self.created.iter().rev() {
             let leaf = self.joined.contains(dir);
+            if leaf {
+                remove_children(dir);
+            }
             // A killed task leaves its cgroup asynchronously: retry EBUSY for a short while.
             let mut tries = 0;
             loop {
@@ -358,6 +382,74 @@ impl Cgroups {
         }
         result
     }
+}
+
+/// On a cgroup v2 host, every controller the hierarchy offers is handed down to the
+/// container's cgroup through each ancestor's subtree_control, as runc does: the
+/// container's memory.stat, pids.current, cpu.stat… then exist whatever its limits, for
+/// `events`, `update` and nested engines. Best effort, one by one if the whole set is
+/// refused (an ancestor holding processes refuses them all): a limit that needs a missing
+/// controller fails on its own, naming its field.
+fn enable_controllers(mount: &Path, dir: &Path) {
+    let offered = fs::read_to_string(mount.join("cgroup.controllers")).unwrap_or_default();
+    let all: Vec<String> = offered
+        .split_whitespace()
+        .map(|c| format!("+{c}"))
+        .collect();
+    if all.is_empty() {
+        return;
+    }
+    let mut cur = mount.to_path_buf();
+    for comp in dir
+        .strip_prefix(mount)
+        .unwrap_or(Path::new(""))
+        .components()
+    {
+        let sc = cur.join("cgroup.subtree_control");
+        if write(&sc, &all.join(" ")).is_err() {
+            for c in &all {
+                let _ = write(&sc, c);
+            }
+        }
+        cur.push(comp);
+    }
+}
+
+/// The cgroups made inside the container's own (a systemd init's init.scope and slices,
+/// a nested engine's), deepest first: a cgroup with children cannot be removed. Best
+/// effort; what is left makes the container's own removal fail and be reported.
+fn remove_children(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            let child = e.path();
+            remove_children(&child);
+            for _ in 0..200 {
+                match fs::remove_dir(&child) {
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+}
+
+/// The v2 cgroup directory `init_pid` is in, if it is `dir` or below it.
+fn init_cgroup_below(init_pid: i32, dir: &Path) -> Option<PathBuf> {
+    let text = fs::read_to_string(format!("/proc/{init_pid}/cgroup")).ok()?;
+    let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let h = hierarchies().ok()?.into_iter().find(|h| h.v2)?;
+    let rel = Path::new(path).strip_prefix(&h.root).ok()?;
+    let sub = h.mount.join(rel);
+    (sub.starts_with(dir)
+        && !sub
+            .components()
+            .any(|c| c == std::path::Component::ParentDir))
+    .then_some(sub)
 }
 
 /// The config field an error about the container's cgroup names.

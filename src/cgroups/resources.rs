@@ -84,7 +84,17 @@ impl Controllers {
             let sc = cur.join("cgroup.subtree_control");
             let on = fs::read_to_string(&sc).unwrap_or_default();
             if !on.split_whitespace().any(|c| c == ctrl) {
-                write(&sc, &format!("+{ctrl}"))?;
+                // EBUSY: the cgroup holds processes; EOPNOTSUPP: it holds processes and
+                // already hands threaded controllers (cpu, pids) down, which makes it a
+                // thread root, where no domain controller can be enabled.
+                write(&sc, &format!("+{ctrl}")).map_err(|e| match e.kind() {
+                    Some(std::io::ErrorKind::ResourceBusy | std::io::ErrorKind::Unsupported) => CgroupError::State(format!(
+                        "cgroup {}: cannot hand the {ctrl} controller down to {}: it holds processes, and cgroup v2 lets only a cgroup without processes enable controllers for its children (the no-internal-process rule)",
+                        cur.display(),
+                        dir.display()
+                    )),
+                    _ => e,
+                })?;
             }
             cur.push(comp);
         }

@@ -42,10 +42,10 @@ pub struct Args {
     /// Set no_new_privs for the process
     #[arg(long = "no-new-privs")]
     pub no_new_privs: bool,
-    /// AppArmor profile for the process (refused: this host has no AppArmor)
+    /// AppArmor profile for the process (AppArmor must be enabled and the profile loaded)
     #[arg(long)]
     pub apparmor: Option<String>,
-    /// SELinux label for the process (refused: this host has no SELinux)
+    /// SELinux label for the process (refused: berth does not apply SELinux labels)
     #[arg(long = "process-label")]
     pub process_label: Option<String>,
     /// Pass N extra fds (from 3 on) to the process
@@ -153,21 +153,15 @@ fn process(root: &std::path::Path, a: &Args) -> Result<Process, Error> {
 }
 
 pub fn exec(root: &std::path::Path, a: &Args) -> Result<i32, Error> {
-    for (flag, v) in [
-        ("--apparmor", &a.apparmor),
-        ("--process-label", &a.process_label),
-    ] {
-        if v.as_ref().is_some_and(|v| !v.is_empty()) {
-            return Err(msg(format!(
-                "{flag}: this host has no AppArmor or SELinux to apply it"
-            )));
-        }
+    if a.process_label.as_ref().is_some_and(|v| !v.is_empty()) {
+        return Err(msg("--process-label: this host has no SELinux to apply it"));
     }
     let p = process(root, a)?;
-    let plan = berth::spec::process_plan(&p)?;
+    let mut plan = berth::spec::process_plan(&p)?;
     // The exec'd process gets the container's seccomp profile.
     let st = berth::state::ContainerDir::new(root, &a.id)?.load()?;
     let spec = berth::spec::load(&st.bundle)?;
+    apparmor(&mut plan, a, &spec)?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().clone()) {
         Some(s) => Some(berth::spec::seccomp_plan(&s)?),
         None => None,
@@ -188,6 +182,29 @@ pub fn exec(root: &std::path::Path, a: &Args) -> Result<i32, Error> {
         )?,
     };
     berth::exec::exec(root, &a.id, &opts)
+}
+
+/// The exec'd process's AppArmor profile, as runc picks it: --apparmor, else the
+/// process's own (--process), else the container's.
+fn apparmor(
+    plan: &mut berth::spec::ProcessPlan,
+    a: &Args,
+    spec: &oci_spec::runtime::Spec,
+) -> Result<(), Error> {
+    let container = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.apparmor_profile().clone());
+    let (field, profile) = match (&a.apparmor, &plan.apparmor_profile) {
+        (Some(f), _) => ("--apparmor", Some(f.clone())),
+        (None, Some(p)) => ("process.apparmorProfile", Some(p.clone())),
+        (None, None) => ("process.apparmorProfile", container),
+    };
+    plan.apparmor_profile = profile.filter(|p| !p.is_empty());
+    if let Some(p) = &plan.apparmor_profile {
+        berth::security::lsm::check_apparmor(field, p).map_err(|e| msg(e.to_string()))?;
+    }
+    Ok(())
 }
 
 fn no_caps() -> oci_spec::runtime::LinuxCapabilities {

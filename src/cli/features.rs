@@ -32,7 +32,7 @@ pub fn features() -> serde_json::Value {
                 "supportedFlags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC",
                     "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
             },
-            "apparmor": {"enabled": false},
+            "apparmor": {"enabled": berth::security::lsm::apparmor_enabled()},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
             "netDevices": {"enabled": true},

@@ -249,15 +249,8 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     if let Some(adj) = plan.process.oom_score_adj.filter(|_| !newuser) {
         process::oom_score_adj(adj)?;
     }
-    // Only a mount namespace berth created may be re-propagated, mounted in and pivoted;
-    // otherwise the plan holds no mount change (spec::mounts::check_own_mount_ns).
-    let own_mntns = plan.namespaces.new.contains(CloneFlags::CLONE_NEWNS);
-    let root = if own_mntns {
-        Some(rootfs::prepare(plan, a.cgroups, &a.idmapped)?)
-    } else {
-        None
-    };
-    crate::logging::step("init: mounts and devices done");
+    // Opened before the container's mounts, which may hide the state directory's path:
+    // a rootfs of "/" (a system container on the host's root) with a tmpfs on /tmp or /run.
     let fifo_dir = a.fifo.parent().unwrap_or(Path::new("/"));
     let fifo_dir = nix::fcntl::open(
         fifo_dir,
@@ -268,6 +261,15 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
         step: format!("open state dir {}", fifo_dir.display()),
         errno,
     })?;
+    // Only a mount namespace berth created may be re-propagated, mounted in and pivoted;
+    // otherwise the plan holds no mount change (spec::mounts::check_own_mount_ns).
+    let own_mntns = plan.namespaces.new.contains(CloneFlags::CLONE_NEWNS);
+    let root = if own_mntns {
+        Some(rootfs::prepare(plan, a.cgroups, &a.idmapped)?)
+    } else {
+        None
+    };
+    crate::logging::step("init: mounts and devices done");
     let fifo_name = PathBuf::from(a.fifo.file_name().unwrap_or_default());
     if needs_parent_after_namespaces(plan) {
         a.chan.send(&Msg::Hooks).map_err(ExpectError::from)?;
@@ -367,6 +369,12 @@ pub(crate) fn setup_process(
     userns: bool,
     seccomp: Option<&SeccompLoad>,
 ) -> Result<(), InitError> {
+    // An on-exec transition: the profile confines the process from its execve on. Set
+    // here, not at the execve, so a refusal fails `create` (as runc), and while the user
+    // switch and seccomp cannot yet forbid the write.
+    if let Some(profile) = &p.apparmor_profile {
+        security::lsm::apply_apparmor(profile).map_err(|e| InitError::Msg(e.to_string()))?;
+    }
     security::set_rlimits(&p.rlimits)?;
     if let Some(pers) = personality {
         process::personality(pers)?;

@@ -1,6 +1,7 @@
 //! Process credentials and limits: user and groups, capabilities, rlimits,
 //! no_new_privs, seccomp. Each failure names its step.
 
+pub mod lsm;
 pub mod sealed;
 pub mod seccomp;
 

@@ -237,6 +237,8 @@ trait Host {
         typ: LinuxNamespaceType,
     ) -> Result<Option<OwnedFd>, SpecError>;
     fn fs_supported(&self, fstype: &str) -> bool;
+    /// Whether `process.apparmorProfile` can be applied here (AppArmor on, profile loaded).
+    fn apparmor(&self, profile: &str) -> Result<(), SpecError>;
 }
 
 /// The real host: what `create` uses.
@@ -268,6 +270,11 @@ impl Host for RealHost {
     fn fs_supported(&self, fstype: &str) -> bool {
         mounts::fs_supported(fstype)
     }
+
+    fn apparmor(&self, profile: &str) -> Result<(), SpecError> {
+        crate::security::lsm::check_apparmor("process.apparmorProfile", profile)
+            .map_err(|e| invalid(e.field, format!("{:?}: {}", e.profile, e.reason)))
+    }
 }
 
 /// No file system, no kernel: paths are taken as given, namespace files are not opened
@@ -291,6 +298,10 @@ impl Host for PureHost {
 
     fn fs_supported(&self, fstype: &str) -> bool {
         mounts::KNOWN_FS.contains(&fstype)
+    }
+
+    fn apparmor(&self, _profile: &str) -> Result<(), SpecError> {
+        Ok(())
     }
 }
 
@@ -341,13 +352,15 @@ fn plan_on(
     let linux = spec.linux().clone().unwrap_or_default();
     let namespaces = linux::namespaces(host, &linux)?;
     let seccomp = linux.seccomp().as_ref().map(seccomp_plan).transpose()?;
+    if let Some(profile) = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.apparmor_profile().as_ref())
+        .filter(|p| !p.is_empty())
+    {
+        host.apparmor(profile)?;
+    }
     for (field, value) in [
-        (
-            "process.apparmorProfile",
-            spec.process()
-                .as_ref()
-                .and_then(|p| p.apparmor_profile().clone()),
-        ),
         (
             "process.selinuxLabel",
             spec.process()
@@ -357,10 +370,7 @@ fn plan_on(
         ("linux.mountLabel", linux.mount_label().clone()),
     ] {
         if value.is_some_and(|v| !v.is_empty()) {
-            return Err(invalid(
-                field,
-                "this host has no AppArmor or SELinux to apply it",
-            ));
+            return Err(invalid(field, "this host has no SELinux to apply it"));
         }
     }
     let net_devices = linux::net_devices(&linux, &namespaces)?;

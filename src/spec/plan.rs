@@ -219,6 +219,8 @@ pub struct ProcessPlan {
     pub cpu_affinity_final: Option<Vec<usize>>,
     pub terminal: bool,
     pub console_size: Option<(u16, u16)>,
+    /// `process.apparmorProfile`: the AppArmor profile the process runs under.
+    pub apparmor_profile: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -148,6 +148,7 @@ pub(super) fn plan(p: &Process, _opts: &PlanOptions) -> Result<ProcessPlan, Spec
                 b.width().min(u16::MAX as u64) as u16,
             )
         }),
+        apparmor_profile: p.apparmor_profile().clone().filter(|a| !a.is_empty()),
     })
 }
 

@@ -12,10 +12,14 @@ mirror=${BERTH_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # systemd + D-Bus (the systemd cgroup driver's peer), AppArmor with its parser, the cloud
 # kernel (virtio built in), runc (the oracle), a static busybox (the test bundles' rootfs),
 # bash/e2fsprogs/util-linux for the lane scripts.
+# podman (an engine driving berth) is installed with apt-get after debootstrap: in
+# debootstrap's own package set its containers-common fails to configure.
+late_packages=podman
 packages=systemd-sysv,dbus,apparmor,apparmor-utils,linux-image-cloud-amd64,initramfs-tools,udev,kmod,procps,iproute2,busybox-static,runc,e2fsprogs,util-linux
-key=$( (cat "$0" "$here"/image/*; echo "$packages") | sha256sum | cut -c1-16)
+key=$( (cat "$0" "$here"/image/*; echo "$packages $late_packages") | sha256sum | cut -c1-16)
 dir=$cache/image-$key
 if [ -f "$dir/ready" ]; then
+    touch "$dir/ready" # last use: see the clean-up below
     echo "$dir"
     exit 0
 fi
@@ -27,6 +31,14 @@ mkdir -m 0755 "$root"
 echo "guest image: debootstrap bookworm (recipe $key, cached in $cache)" >&2
 if ! debootstrap --variant=minbase --include="$packages" bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1; then
     tail -30 "$work/debootstrap.log" >&2
+    exit 1
+fi
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+# A mount namespace of its own for the chroot's /proc: nothing is mounted on the host.
+if ! unshare -m --propagation private sh -c "mount -t proc proc '$root/proc' &&
+    DEBIAN_FRONTEND=noninteractive chroot '$root' apt-get install -y -qq --no-install-recommends $late_packages" \
+    >"$work/apt.log" 2>&1; then
+    tail -30 "$work/apt.log" >&2
     exit 1
 fi
 install -m 0755 "$here/image/lane-boot" "$root/usr/local/sbin/lane-boot"
@@ -49,9 +61,9 @@ cp "$(ls "$root"/boot/initrd.img-* | tail -1)" "$work/out/initrd.img"
 mkfs.ext4 -q -F -L berth-guest -d "$root" "$work/out/image.raw" 2G >&2
 rm -rf "$dir"
 mv "$work/out" "$dir"
-echo "$packages" >"$dir/ready"
-# Older recipes' images are dead weight.
-for old in "$cache"/image-*; do
-    [ "$old" = "$dir" ] || rm -rf "$old"
-done
+echo "$packages $late_packages" >"$dir/ready"
+# Other recipes' images unused for two days are dead weight. Not sooner: worktrees on
+# other branches (another recipe) share this cache, and must not rebuild in turns.
+find "$cache" -maxdepth 2 -path "$cache/image-*/ready" -mtime +1 -printf '%h\n' |
+    while read -r old; do [ "$old" = "$dir" ] || rm -rf "$old"; done
 echo "$dir"

@@ -1,7 +1,11 @@
 //! Black-box tests of the built `berth` binary on real bundles. They need root.
 
+mod apparmor;
 mod bad_input;
 mod cgroups;
+mod cgroups_v2;
+mod cgroups_v2_life;
+mod cgroups_v2_system;
 mod checkpoint;
 mod cli;
 mod common;
