@@ -216,6 +216,23 @@ state = "{d}/state"
         }
     }
 
+    /// RunPodSandbox of a new pod named after `tag`: its id and its config.
+    fn run_pod(&self, tag: &str, network: NamespaceMode) -> (String, PodSandboxConfig) {
+        let name = unique(tag);
+        let sandbox = sandbox_config(self.s.path(), &name, &self.cgroup_parent, network);
+        let mut c = self.client.clone();
+        let pod = self
+            .call(
+                "RunPodSandbox",
+                c.run_pod_sandbox(RunPodSandboxRequest {
+                    config: Some(sandbox.clone()),
+                    runtime_handler: String::new(),
+                }),
+            )
+            .pod_sandbox_id;
+        (pod, sandbox)
+    }
+
     fn runtime_root(&self) -> PathBuf {
         self.s.path().join("runtime-root").join(K8S_NS)
     }
@@ -300,22 +317,7 @@ fn pod_lifecycle_through_the_cri_plugin() {
     );
     assert_eq!(v.runtime_name, "containerd", "{v:?}");
 
-    let pod_name = unique("pod");
-    let sandbox = sandbox_config(
-        cri.s.path(),
-        &pod_name,
-        &cri.cgroup_parent,
-        NamespaceMode::Node,
-    );
-    let pod = cri
-        .call(
-            "RunPodSandbox",
-            c.run_pod_sandbox(RunPodSandboxRequest {
-                config: Some(sandbox.clone()),
-                runtime_handler: String::new(),
-            }),
-        )
-        .pod_sandbox_id;
+    let (pod, sandbox) = cri.run_pod("pod", NamespaceMode::Node);
     // The sandbox container is berth's: berth reads its own state for it.
     let st = cri.berth_state(&pod);
     assert_eq!(st["status"], "running", "{st}");
@@ -478,22 +480,7 @@ fn pod_without_host_network_serves_redis_postgres_and_nginx_on_localhost() {
             "ctr images import (debian)",
         );
         let mut c = cri.client.clone();
-        let pod_name = unique("netpod");
-        let sandbox = sandbox_config(
-            cri.s.path(),
-            &pod_name,
-            &cri.cgroup_parent,
-            NamespaceMode::Pod,
-        );
-        let pod = cri
-            .call(
-                "RunPodSandbox",
-                c.run_pod_sandbox(RunPodSandboxRequest {
-                    config: Some(sandbox.clone()),
-                    runtime_handler: String::new(),
-                }),
-            )
-            .pod_sandbox_id;
+        let (pod, sandbox) = cri.run_pod("netpod", NamespaceMode::Pod);
         let config = ContainerConfig {
             metadata: Some(ContainerMetadata {
                 name: "services".into(),
