@@ -12,9 +12,9 @@ mirror=${BERTH_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # systemd + D-Bus (the systemd cgroup driver's peer), AppArmor with its parser, the cloud
 # kernel (virtio built in), runc (the oracle), a static busybox (the test bundles' rootfs),
 # bash/e2fsprogs/util-linux for the lane scripts.
-# podman (an engine driving berth) is installed with apt-get after debootstrap: in
+# podman and containerd (engines driving berth) are installed with apt-get after debootstrap: in
 # debootstrap's own package set its containers-common fails to configure.
-late_packages=podman
+late_packages='podman containerd'
 packages=systemd-sysv,dbus,apparmor,apparmor-utils,linux-image-cloud-amd64,initramfs-tools,udev,kmod,procps,iproute2,busybox-static,runc,e2fsprogs,util-linux
 key=$( (cat "$0" "$here"/image/*; echo "$packages $late_packages") | sha256sum | cut -c1-16)
 dir=$cache/image-$key
@@ -49,7 +49,7 @@ chroot "$root" /bin/sh -ec '
     systemctl enable berth-lane.service >/dev/null 2>&1
     # Nothing but the lane: no timers, no login prompts, no crash-dump scan.
     systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service \
-        fstrim.timer getty@tty1.service serial-getty@ttyS0.service systemd-pstore.service \
+        fstrim.timer getty@tty1.service serial-getty@ttyS0.service systemd-pstore.service containerd.service \
         >/dev/null 2>&1
     apt-get clean
 '

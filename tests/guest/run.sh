@@ -70,7 +70,8 @@ cleanup() {
 }
 trap cleanup EXIT
 p=$work/payload
-mkdir -p "$p/out" "$p/tests" "$p/tree/test-bundles" "$p/tree/target/x86_64-unknown-linux-gnu/debug" \
+mkdir -p "$p/out" "$p/tests" "$p/tree/test-bundles" "$p/tree/tests/engines" \
+    "$p/tree/target/x86_64-unknown-linux-gnu/debug" \
     "$p/tree/target/x86_64-unknown-linux-gnu/tmp"
 cp "$here/guest.sh" "$p/"
 cp "$here"/tests/*.sh "$p/tests/" 2>/dev/null || true
@@ -78,6 +79,8 @@ cp "$berth" "$p/berth"
 # Without debug info the test builds are a fifth of their size: a smaller disk to pack.
 strip --strip-debug -o "$p/integration" "$itest"
 cp test-bundles/make-bundle.sh "$p/tree/test-bundles/"
+# The engine tests' image archives are made from those (make-image.sh, pack-image.sh).
+cp tests/engines/make-image.sh tests/engines/pack-image.sh "$p/tree/tests/engines/"
 strip --strip-debug -o "$p/tree/target/x86_64-unknown-linux-gnu/debug/berth" "$testberth"
 [ "$tests" = 1 ] || filters=""
 cat >"$p/env" <<ENV
