@@ -394,7 +394,8 @@ fn setup(
         }
     }
     crate::failpoint!("exec::execve");
-    Err(init::process::exec(&exe, &o.process))
+    let env = init::process::exec_env(&o.process);
+    Err(init::process::exec(&exe, &o.process, &env))
 }
 
 /// chroot into the directory `root` refers to (the chrooted init's root).

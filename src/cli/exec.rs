@@ -70,7 +70,7 @@ fn msg(s: impl Into<String>) -> Error {
 }
 
 /// The container's own process from its config.json, with this command's overrides.
-fn process(root: &std::path::Path, a: &Args) -> Result<Process, Error> {
+fn process(a: &Args, spec: &oci_spec::runtime::Spec) -> Result<Process, Error> {
     if let Some(p) = &a.process {
         let data = std::fs::read(p).map_err(|e| msg(format!("--process {}: {e}", p.display())))?;
         let de = &mut serde_json::Deserializer::from_slice(&data);
@@ -90,8 +90,6 @@ fn process(root: &std::path::Path, a: &Args) -> Result<Process, Error> {
     if a.command.is_empty() {
         return Err(msg("exec: no command given (and no --process)"));
     }
-    let st = berth::state::ContainerDir::new(root, &a.id)?.load()?;
-    let spec = berth::spec::load(&st.bundle)?;
     let mut p = spec.process().clone().unwrap_or_default();
     p.set_args(Some(a.command.clone()));
     let mut env = p.env().clone().unwrap_or_default();
@@ -156,12 +154,13 @@ pub fn exec(root: &std::path::Path, a: &Args) -> Result<i32, Error> {
     if a.process_label.as_ref().is_some_and(|v| !v.is_empty()) {
         return Err(msg("--process-label: this host has no SELinux to apply it"));
     }
-    let p = process(root, a)?;
-    let mut plan = berth::spec::process_plan(&p)?;
-    // The exec'd process gets the container's seccomp profile.
+    // Read once: the process defaults, seccomp, oomScoreAdj and personality all come from it.
     let st = berth::state::ContainerDir::new(root, &a.id)?.load()?;
     let spec = berth::spec::load(&st.bundle)?;
+    let p = process(a, &spec)?;
+    let mut plan = berth::spec::process_plan(&p)?;
     apparmor(&mut plan, a, &spec)?;
+    // The exec'd process gets the container's seccomp profile.
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().clone()) {
         Some(s) => Some(berth::spec::seccomp_plan(&s)?),
         None => None,

@@ -426,13 +426,12 @@ fn after_start(
     seccomp_socket: Option<RawFd>,
 ) -> InitError {
     // The process's environment as it will exec, HOME included (runc's init has it then).
-    let p = &plan.process;
-    let env = user::with_home(&p.env, p.uid, Path::new("/etc/passwd"));
+    let env = process::exec_env(&plan.process);
     if let Err(e) = hooks::run_all_env(
         "startContainer",
         &plan.hooks.start_container,
         &state_json(plan, r.host_pid, "created"),
-        env.as_deref().unwrap_or(&p.env),
+        &env,
     ) {
         return e.into();
     }
@@ -456,5 +455,5 @@ fn after_start(
     if let Some(e) = crate::failpoints::eval("init::execve") {
         return e.into();
     }
-    process::exec(&r.exe, &plan.process)
+    process::exec(&r.exe, &plan.process, &env)
 }

@@ -283,16 +283,21 @@ fn cloexec_each_from(first: u32, why: Errno) -> Result<(), InitError> {
     Ok(())
 }
 
-pub fn exec(path: &CString, p: &ProcessPlan) -> InitError {
+/// The environment the process execs with: the config's, with HOME from the container's
+/// /etc/passwd when it has none. Call after the pivot (or exec's setns), once: startContainer
+/// hooks get the same list.
+pub fn exec_env(p: &ProcessPlan) -> Vec<String> {
+    super::user::with_home(&p.env, p.uid, Path::new("/etc/passwd")).unwrap_or_else(|| p.env.clone())
+}
+
+pub fn exec(path: &CString, p: &ProcessPlan, env: &[String]) -> InitError {
     let to_c = |v: &[String]| -> Vec<CString> {
         v.iter()
             .map(|s| CString::new(s.as_bytes()).unwrap_or_default())
             .collect()
     };
     let args = to_c(&p.args);
-    // After the pivot (or exec's setns), /etc/passwd is the container's own.
-    let home = super::user::with_home(&p.env, p.uid, Path::new("/etc/passwd"));
-    let env = to_c(home.as_deref().unwrap_or(&p.env));
+    let env = to_c(env);
     match nix::unistd::execve(path, &args, &env) {
         Err(e) => InitError::Sys {
             step: format!("exec {:?}", p.args[0]),

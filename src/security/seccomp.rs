@@ -107,7 +107,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<(Compiled, Vec<String>), SeccompError
         ));
     }
     let mut warnings = Vec::new();
-    let enabled = architectures(s.architectures().as_deref().unwrap_or(&[]), &mut warnings)?;
+    let enabled = architectures(s.architectures().as_deref().unwrap_or(&[]), &mut warnings);
 
     let tables = Tables::new();
     let newest = newest_named(s, &tables, enabled, default);
@@ -380,7 +380,7 @@ fn condition(a: &LinuxSeccompArg, field: &str) -> Result<Cond, SeccompError> {
 }
 
 /// Returns which ABIs (x86_64, x32, i386) the filters cover.
-fn architectures(list: &[Arch], warnings: &mut Vec<String>) -> Result<[bool; 3], SeccompError> {
+fn architectures(list: &[Arch], warnings: &mut Vec<String>) -> [bool; 3] {
     let (mut enabled, mut foreign) = ([true, false, false], Vec::new());
     for a in list {
         match a {
@@ -398,7 +398,7 @@ fn architectures(list: &[Arch], warnings: &mut Vec<String>) -> Result<[bool; 3],
             "linux.seccomp.architectures: {names} skipped: such calls never reach an x86_64 kernel"
         ));
     }
-    Ok(enabled)
+    enabled
 }
 
 /// The syscalls one filter matches, per ABI (x86_64, x32, i386); `None` marks a syscall
