@@ -87,8 +87,7 @@ def reap(pid, timeout=10):
         time.sleep(0.0002)
 
 
-def lifecycle(rt, bundle, i):
-    cid = i if isinstance(i, str) else f"lc{i}"
+def lifecycle(rt, bundle, cid):
     pidfile = os.path.join(rt.root, f"{cid}.pid")
     t0 = time.perf_counter()
     _, rss = timed(rt.cmd("create", "--bundle", bundle, "--pid-file", pidfile, cid))
@@ -177,7 +176,7 @@ def main():
     res = {rt.name: {"lifecycle": [], "run": [], "exec": [], "rss_create": [], "rss_run": []} for rt in runtimes}
     for i in range(n):
         for rt in runtimes:
-            dt, rss = lifecycle(rt, true_b, i)
+            dt, rss = lifecycle(rt, true_b, f"lc{i}")
             res[rt.name]["lifecycle"].append(dt)
             res[rt.name]["rss_create"].append(rss)
             dt, rss = run_once(rt, true_b, i)

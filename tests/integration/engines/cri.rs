@@ -243,6 +243,22 @@ state = "{d}/state"
         (pod, sandbox)
     }
 
+    /// StopPodSandbox then RemovePodSandbox: what kubelet does to a pod it is done with.
+    fn remove_pod(&self, pod: &str) {
+        let mut c = self.client.clone();
+        let id = pod.to_string();
+        self.call(
+            "StopPodSandbox",
+            c.stop_pod_sandbox(StopPodSandboxRequest {
+                pod_sandbox_id: id.clone(),
+            }),
+        );
+        self.call(
+            "RemovePodSandbox",
+            c.remove_pod_sandbox(RemovePodSandboxRequest { pod_sandbox_id: id }),
+        );
+    }
+
     fn runtime_root(&self) -> PathBuf {
         self.s.path().join("runtime-root").join(K8S_NS)
     }
@@ -432,18 +448,7 @@ fn pod_lifecycle_through_the_cri_plugin() {
             container_id: id.clone(),
         }),
     );
-    cri.call(
-        "StopPodSandbox",
-        c.stop_pod_sandbox(StopPodSandboxRequest {
-            pod_sandbox_id: pod.clone(),
-        }),
-    );
-    cri.call(
-        "RemovePodSandbox",
-        c.remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: pod.clone(),
-        }),
-    );
+    cri.remove_pod(&pod);
     // Nothing of either container is left in berth's root.
     let o = run_cmd(
         Command::new(super::runtime())
@@ -538,18 +543,7 @@ fn pod_without_host_network_serves_redis_postgres_and_nginx_on_localhost() {
             String::from_utf8_lossy(&r.stderr)
         );
         assert_eq!(r.exit_code, 0, "{rt}");
-        cri.call(
-            "StopPodSandbox",
-            c.stop_pod_sandbox(StopPodSandboxRequest {
-                pod_sandbox_id: pod.clone(),
-            }),
-        );
-        cri.call(
-            "RemovePodSandbox",
-            c.remove_pod_sandbox(RemovePodSandboxRequest {
-                pod_sandbox_id: pod.clone(),
-            }),
-        );
+        cri.remove_pod(&pod);
     }
 }
 
@@ -640,18 +634,7 @@ fn guest_cri_pod_with_systemd_cgroup() {
         format!("{memory}\n"),
         "{r:?}"
     );
-    cri.call(
-        "StopPodSandbox",
-        c.stop_pod_sandbox(StopPodSandboxRequest {
-            pod_sandbox_id: pod.clone(),
-        }),
-    );
-    cri.call(
-        "RemovePodSandbox",
-        c.remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: pod.clone(),
-        }),
-    );
+    cri.remove_pod(&pod);
     let o = run_cmd(
         Command::new("systemctl").args([
             "list-units",

@@ -11,23 +11,11 @@ pub(super) struct Podman {
     runtime: String,
 }
 
-impl Podman {
-    /// A private podman with the test image loaded, or None (skip) without podman.
-    fn start() -> Option<Podman> {
-        Podman::start_with(&crate::engines::runtime())
-    }
-
-    /// The same, with `runtime` (berth, or runc to compare with) as its OCI runtime.
-    pub(super) fn start_with(runtime: &str) -> Option<Podman> {
-        if !installed("podman", &["podman", "conmon"]) {
-            return None;
-        }
-        let s = Scratch::new("berth-podman-");
-        let d = s.path().to_str().unwrap().to_string();
-        std::fs::write(
-            s.path().join("containers.conf"),
-            format!(
-                r#"[containers]
+/// podman's configuration for a private instance under `d`: no ulimits (this host's
+/// bounding set cannot raise RLIMIT_NOFILE), no network, cgroupfs, files instead of journald.
+pub(super) fn containers_conf(d: &str) -> String {
+    format!(
+        r#"[containers]
 default_ulimits = []
 netns = "none"
 [engine]
@@ -42,9 +30,23 @@ volume_path = "{d}/volumes"
 [network]
 network_config_dir = "{d}/networks"
 "#
-            ),
-        )
-        .unwrap();
+    )
+}
+
+impl Podman {
+    /// A private podman with the test image loaded, or None (skip) without podman.
+    fn start() -> Option<Podman> {
+        Podman::start_with(&crate::engines::runtime())
+    }
+
+    /// The same, with `runtime` (berth, or runc to compare with) as its OCI runtime.
+    pub(super) fn start_with(runtime: &str) -> Option<Podman> {
+        if !installed("podman", &["podman", "conmon"]) {
+            return None;
+        }
+        let s = Scratch::new("berth-podman-");
+        let d = s.path().to_str().unwrap().to_string();
+        std::fs::write(s.path().join("containers.conf"), containers_conf(&d)).unwrap();
         let mut p = Podman {
             s,
             runtime: runtime.to_string(),

@@ -33,23 +33,7 @@ impl RootlessPodman {
         };
         std::fs::write(
             u.path().join("containers.conf"),
-            format!(
-                r#"[containers]
-default_ulimits = []
-netns = "none"
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "{d}/events.log"
-image_copy_tmp_dir = "{d}/tmp"
-lock_type = "file"
-static_dir = "{d}/storage/libpod"
-tmp_dir = "{d}/tmp"
-volume_path = "{d}/volumes"
-[network]
-network_config_dir = "{d}/networks"
-"#
-            ),
+            super::podman::containers_conf(&d),
         )
         .unwrap();
         std::fs::copy(image_dir().join("image.tar"), u.path().join("image.tar")).unwrap();
