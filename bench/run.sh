@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # berth's benchmark (issues 7 and 18): builds berth in release mode and measures it against
 # runc, crun and the syscall floor. `--quick` runs a few iterations only (CI uses it to prove
-# the benchmark works; its figures mean nothing) and writes to target/bench-quick/.
+# the benchmark works; its figures mean nothing) and writes to target/bench-quick/. `--steps`
+# prints the per-step profile of berth's verbs instead (bench/steps.py).
 #
 # Fair by construction: every runtime runs inside ONE private mount namespace whose cgroup2
 # mount (/sys/fs/cgroup/unified) is hidden, because crun refuses this host's hybrid layout;
@@ -21,7 +22,13 @@ fi
 cargo build --release --quiet
 out=bench
 args=()
-if [ "${1:-}" = "--quick" ]; then
+if [ "${1:-}" = "--steps" ]; then
+    # The per-step profile (bench/steps.py), under the benchmark's conditions.
+    shift
+    exec unshare --mount --propagation private -- bash -c '
+        if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
+        exec python3 bench/steps.py "$@"' steps "$@"
+elif [ "${1:-}" = "--quick" ]; then
     out=target/bench-quick
     mkdir -p "$out"
     args+=(--quick)

@@ -440,6 +440,7 @@ pub fn start(root: &Path, id: &str) -> Result<(), Error> {
     let dir = ContainerDir::new(root, id)?;
     let _lock = dir.lock()?;
     let st = dir.load_locked()?;
+    logging::step("start: state read");
     crate::failpoint!("start::locked");
     match state::status_locked(&dir, &st) {
         Status::Created => start_created(&dir, &st),
@@ -598,6 +599,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
         }
     }
     crate::failpoint!("delete::stopped");
+    logging::step("delete: state read, stopped");
     destroy(&dir, &st)
 }
 
@@ -624,6 +626,7 @@ fn destroy(dir: &ContainerDir, st: &State) -> Result<(), Error> {
         unit: st.systemd_unit.clone(),
     };
     let cg_result = cg.destroy();
+    logging::step("delete: cgroups removed");
     crate::failpoint!("delete::cgroup");
     if !st.poststop.is_empty() {
         let state = state::hook_state(&st.id, "stopped", 0, &st.bundle, &st.annotations);

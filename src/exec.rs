@@ -15,7 +15,7 @@ use crate::container::{self, Error};
 use crate::init::{self, InitError};
 use crate::namespaces::{self, Forked};
 use crate::spec::ProcessPlan;
-use crate::state::{self, ContainerDir, Status};
+use crate::state::{self, ContainerDir, State, Status};
 use crate::sync::{Channel, ExpectError, Msg};
 
 pub struct ExecOpts {
@@ -145,12 +145,15 @@ fn setns_pidfd(pidfd: &OwnedFd, flags: CloneFlags) -> nix::Result<()> {
     nix::errno::Errno::result(r).map(drop)
 }
 
-pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
-    // Before anything else: the exec'd side runs from a sealed copy (CVE-2019-5736).
-    crate::security::sealed::ensure(&crate::security::sealed::spare_dir(root))
-        .map_err(|e| Error::Msg(e.to_string()))?;
+/// Runs `o` in container `id`, whose state `st` the caller read. Call only from a sealed
+/// image (security::sealed::ensure): the child runs in the container from this image.
+pub fn exec(root: &Path, id: &str, st: State, o: &ExecOpts) -> Result<i32, Error> {
+    if !crate::security::sealed::is_sealed() {
+        return Err(Error::Msg(
+            "exec: berth is not running from a sealed image (CVE-2019-5736)".into(),
+        ));
+    }
     let dir = ContainerDir::new(root, id)?;
-    let st = dir.load()?;
     let status = state::status(&dir, &st);
     match status {
         Status::Stopped | Status::Creating => {
@@ -265,8 +268,10 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
         // Joined through cgroupfs (cgroup.procs of the scope), as runc does.
         unit: None,
     };
+    crate::logging::step("exec: child cloned");
     cg.join_exec(pid.as_raw(), st.pid)
         .map_err(|e| kill_child(e.into()))?;
+    crate::logging::step("exec: cgroups joined");
     // After joining the cgroup, so the reset lands within the container's cpuset.
     container::initial_affinity(pid, o.process.cpu_affinity_initial.as_deref())
         .map_err(kill_child)?;
@@ -295,6 +300,7 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32, Error> {
         }
         Err(e) => return Err(kill_child(Error::Sync(ExpectError::from(e)))),
     }
+    crate::logging::step("exec: execve confirmed");
     if let Some(pf) = &o.pid_file {
         container::write_pid_file(pf, pid.as_raw())?;
     }

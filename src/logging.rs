@@ -85,7 +85,9 @@ pub fn debug(msg: impl FnOnce() -> String) {
 }
 
 /// `--debug` step timestamps: microseconds since the process started its command, so a
-/// run's cost can be read step by step (init-stub steps are logged by the stub itself).
+/// run's cost can be read step by step (init-stub steps are logged by the stub itself), and
+/// the CLOCK_MONOTONIC time, so bench/steps.py can place every step of every process (the
+/// sealed re-exec, the stub) against the moment it spawned the command.
 pub fn step(name: &str) {
     static START: OnceLock<std::time::Instant> = OnceLock::new();
     if !debug_enabled() {
@@ -93,7 +95,19 @@ pub fn step(name: &str) {
     }
     let start = START.get_or_init(std::time::Instant::now);
     let us = start.elapsed().as_micros();
-    debug(|| format!("step {name} +{us}us (pid {})", std::process::id()));
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime fills the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    let mono = t.tv_sec * 1_000_000 + t.tv_nsec / 1000;
+    debug(|| {
+        format!(
+            "step {name} +{us}us (pid {}) mono {mono}",
+            std::process::id()
+        )
+    });
 }
 
 /// RFC 3339 in UTC, optionally with nanoseconds (as runc's `created`).

@@ -2,8 +2,7 @@
 
 mod cli;
 
-use clap::Parser;
-use cli::{Cli, Command, LogFormat};
+use cli::{Command, LogFormat};
 
 fn main() {
     // go-runc (containerd's shim) gives restore's flag with one dash, which runc's
@@ -15,7 +14,7 @@ fn main() {
             a
         }
     });
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match cli::parse(args.collect()) {
         Ok(c) => c,
         Err(e) if e.use_stderr() => {
             // One line, as every berth error: clap's message without its usage block
@@ -40,16 +39,17 @@ fn main() {
         }
     };
     berth::logging::init(
-        cli.log.as_deref(),
-        cli.log_format == LogFormat::Json,
-        cli.debug,
+        cli.global.log.as_deref(),
+        cli.global.log_format == LogFormat::Json,
+        cli.global.debug,
     );
+    berth::logging::step("main: arguments parsed");
     #[cfg(feature = "failpoints")]
     if let Err(e) = berth::failpoints::setup() {
         berth::logging::error(&e);
         std::process::exit(1);
     }
-    if cli.version {
+    if cli.global.version {
         // runc's layout: version, commit, spec.
         println!("berth version {}", env!("CARGO_PKG_VERSION"));
         println!("commit: {}", env!("BERTH_COMMIT"));
@@ -61,13 +61,13 @@ fn main() {
         std::process::exit(1);
     };
     // As runc 1.2: the flag picks the driver at create; later verbs follow the state.
-    if cli.systemd_cgroup && matches!(cmd, Command::Create(_) | Command::Run(_)) {
+    if cli.global.systemd_cgroup && matches!(cmd, Command::Create(_) | Command::Run(_)) {
         if let Err(e) = berth::cgroups::systemd::enable() {
             berth::logging::error(&e);
             std::process::exit(1);
         }
     }
-    let root = &match &cli.root {
+    let root = &match &cli.global.root {
         Some(r) => r.clone(),
         None => berth::state::default_root(),
     };
@@ -87,8 +87,8 @@ fn main() {
         Command::Resume(a) => cli::pause::resume(root, a),
         Command::Ps(a) => cli::ps::exec(root, a),
         Command::Events(a) => cli::events::exec(root, a),
-        Command::Checkpoint(a) => cli::checkpoint::exec(root, &cli.criu, a),
-        Command::Restore(a) => cli::restore::exec(root, &cli.criu, a),
+        Command::Checkpoint(a) => cli::checkpoint::exec(root, &cli.global.criu, a),
+        Command::Restore(a) => cli::restore::exec(root, &cli.global.criu, a),
         Command::Completion(a) => cli::docs::completion(a),
         Command::ManPages(a) => cli::docs::man_pages(a),
     };

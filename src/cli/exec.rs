@@ -154,6 +154,11 @@ pub fn exec(root: &std::path::Path, a: &Args) -> Result<i32, Error> {
     if a.process_label.as_ref().is_some_and(|v| !v.is_empty()) {
         return Err(msg("--process-label: this host has no SELinux to apply it"));
     }
+    // Before anything is read: the exec'd side runs from a sealed copy (CVE-2019-5736), and
+    // the first image should do no work the re-executed one repeats.
+    berth::security::sealed::ensure(&berth::security::sealed::spare_dir(root))
+        .map_err(|e| msg(e.to_string()))?;
+    berth::logging::step("exec: running sealed");
     // Read once: the process defaults, seccomp, oomScoreAdj and personality all come from it.
     let st = berth::state::ContainerDir::new(root, &a.id)?.load()?;
     let spec = berth::spec::load(&st.bundle)?;
@@ -180,7 +185,7 @@ pub fn exec(root: &std::path::Path, a: &Args) -> Result<i32, Error> {
             spec.linux().as_ref().and_then(|l| l.personality().as_ref()),
         )?,
     };
-    berth::exec::exec(root, &a.id, &opts)
+    berth::exec::exec(root, &a.id, st, &opts)
 }
 
 /// The exec'd process's AppArmor profile, as runc picks it: --apparmor, else the
