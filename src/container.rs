@@ -232,19 +232,8 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     planned.check_not_frozen(plan.cgroups_path.as_deref())?;
     dir.save(&record(&plan, &bundle, 0, 0, &planned, false))?;
     crate::failpoint!("create::planned");
-    let cg = planned.make()?;
-    logging::step("create: cgroups made");
-    guard.cgroups = Some(cg.clone());
-    crate::failpoint!("create::cgroup");
-    // Under systemd the scope, and so its directory, exists only once the init is in it.
-    if let Some(res) = plan.resources.as_ref().filter(|_| cg.unit.is_none()) {
-        cgroups::apply(
-            &cgroups::Controllers::from_parts(&cg.hierarchies, &cg.joined),
-            &crate::rootless::resources(res),
-            false,
-        )
-        .map_err(|e| crate::rootless::explain(e, &skipped))?;
-    }
+    // The init is cloned before the cgroups are made: it makes its namespaces meanwhile
+    // (init::before_start) and enters nothing that depends on them before Go.
     let idmapped = crate::rootfs::idmap::prepare(&plan).map_err(|e| Error::Msg(e.to_string()))?;
     let (parent_chan, child_chan) = Channel::pair()?;
     let parent_ns = ParentNs::enter(&plan.namespaces)?;
@@ -259,7 +248,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
                 chan: child_chan,
                 fifo: dir.fifo(),
                 console_socket: console.as_ref().map(|c| c.as_raw_fd()),
-                cgroups: &cg,
+                cgroups: &planned,
                 preserve_fds,
                 seccomp_socket: seccomp_agent.as_ref().map(|c| c.as_raw_fd()),
                 idmapped,
@@ -287,6 +276,19 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
         .contains(nix::sched::CloneFlags::CLONE_NEWUSER)
     {
         crate::rootless::write_id_maps(pid, &plan.namespaces)?;
+    }
+    let cg = planned.make()?;
+    logging::step("create: cgroups made");
+    guard.cgroups = Some(cg.clone());
+    crate::failpoint!("create::cgroup");
+    // Under systemd the scope, and so its directory, exists only once the init is in it.
+    if let Some(res) = plan.resources.as_ref().filter(|_| cg.unit.is_none()) {
+        cgroups::apply(
+            &cgroups::Controllers::from_parts(&cg.hierarchies, &cg.joined),
+            &crate::rootless::resources(res),
+            false,
+        )
+        .map_err(|e| crate::rootless::explain(e, &skipped))?;
     }
     cg.enter_init(pid.as_raw(), plan.resources.as_ref())?;
     // After the join: attaching to a cpuset cgroup rewrites the affinity.
@@ -464,6 +466,7 @@ fn start_created(dir: &ContainerDir, st: &State) -> Result<(), Error> {
     })?;
     let mut fifo = state::open_cloexec(&fifo_path, libc::O_NONBLOCK)
         .map_err(io_err("open exec fifo", &fifo_path))?;
+    logging::step("start: FIFO opened");
     let mut got = Vec::new();
     loop {
         let ready = poll_readable(&[fifo.as_fd(), pidfd.as_fd()], -1);
@@ -634,6 +637,7 @@ fn destroy(dir: &ContainerDir, st: &State) -> Result<(), Error> {
         hooks::run_all_warn("poststop", &st.poststop, &state);
     }
     dir.remove()?;
+    logging::step("delete: state dir removed");
     cg_result.map_err(Error::from)
 }
 

@@ -338,9 +338,36 @@ pub(crate) fn write_proc(path: &str, text: &str) -> Result<(), NsError> {
     f.write_all(text.as_bytes()).map_err(err)
 }
 
+/// Which of its namespaces the init enters in one `child_enter` call.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Phase {
+    /// Every namespace, once the parent has put the init in its cgroups (Go).
+    All,
+    /// Every namespace but the cgroup one, before Go: the work overlaps the parent's making
+    /// and joining of the cgroups. Only where `enter_early` says so.
+    AllButCgroup,
+    /// The cgroup namespace, after Go: its root is the cgroup the init is in when it is
+    /// made (or joined by path after the join, as with `All`).
+    CgroupOnly,
+}
+
+/// Whether the init may make its namespaces before the parent's Go: not with a user
+/// namespace, new or joined, whose id maps and credentials come with Go.
+pub fn enter_early(ns: &Namespaces) -> bool {
+    !ns.new.contains(CloneFlags::CLONE_NEWUSER) && joined_user(ns).is_none()
+}
+
+fn in_phase(flag: CloneFlags, phase: Phase) -> bool {
+    match phase {
+        Phase::All => true,
+        Phase::AllButCgroup => flag != CloneFlags::CLONE_NEWCGROUP,
+        Phase::CgroupOnly => flag == CloneFlags::CLONE_NEWCGROUP,
+    }
+}
+
 /// Child side: join the user namespace first (it decides what the others may do), then
-/// every other namespace to join, then unshare the new ones.
-pub fn child_enter(ns: &Namespaces) -> Result<(), NsError> {
+/// every other namespace to join, then unshare the new ones; only those of `phase`.
+pub fn child_enter(ns: &Namespaces, phase: Phase) -> Result<(), NsError> {
     let user = CloneFlags::CLONE_NEWUSER;
     // pid and time namespaces were joined by the parent; a user namespace the init is
     // already in (spawn_init) cannot be joined again (EINVAL).
@@ -352,24 +379,29 @@ pub fn child_enter(ns: &Namespaces) -> Result<(), NsError> {
             ns.join
                 .iter()
                 .filter(|(f, _, _)| *f != user && !by_parent.contains(*f)),
-        );
+        )
+        .filter(|(f, _, _)| in_phase(*f, phase));
     for (flag, fd, path) in ordered {
         nix::sched::setns(fd, *flag).map_err(sys(format!("join namespace {}", path.display())))?;
         if *flag == user {
             become_root()?;
         }
     }
+    let newuser = ns.new.contains(user) && phase != Phase::CgroupOnly;
     // In a new user namespace the uid switch comes before the other namespaces are made
     // and the gid switch after, as runc: the ipc namespace's mqueue root takes the
     // creator's gid, which runc leaves as the host's (unmapped: 65534 inside).
-    if ns.new.contains(user) {
+    if newuser {
         become_root_uid()?;
     }
-    let flags = unshare_flags(ns);
+    let flags = unshare_flags(ns)
+        .iter()
+        .filter(|f| in_phase(*f, phase))
+        .fold(CloneFlags::empty(), |a, f| a | f);
     if !flags.is_empty() {
         nix::sched::unshare(flags).map_err(sys(format!("unshare {flags:?}")))?;
     }
-    if ns.new.contains(user) {
+    if newuser {
         become_root_gid()?;
     }
     Ok(())

@@ -14,7 +14,7 @@ use nix::errno::Errno;
 use nix::sched::CloneFlags;
 
 use crate::hooks::{self, HookError};
-use crate::namespaces::NsError;
+use crate::namespaces::{NsError, Phase};
 use crate::rootfs::{self, RootfsError};
 use crate::security::{self, SecurityError};
 use crate::spec::{Personality, Plan, ProcessPlan, SeccompPlan};
@@ -123,6 +123,7 @@ pub fn run(a: InitArgs) -> ! {
             exit(1)
         }
     };
+    crate::logging::step("init: FIFO opened by start");
     if fifo.write_all(b"0").is_err() {
         exit(1)
     }
@@ -197,6 +198,16 @@ pub fn needs_parent_after_namespaces(plan: &Plan) -> bool {
         && plan.net_devices.is_empty())
 }
 
+/// Enters the namespaces of `phase`, and brings lo up in a new network namespace made then.
+fn enter_namespaces(plan: &Plan, phase: Phase) -> Result<(), InitError> {
+    crate::namespaces::child_enter(&plan.namespaces, phase)?;
+    if plan.namespaces.new.contains(CloneFlags::CLONE_NEWNET) && phase != Phase::CgroupOnly {
+        crate::netdev::loopback_up()
+            .map_err(|e| InitError::Msg(format!("linux.namespaces: network: bring lo up: {e}")))?;
+    }
+    Ok(())
+}
+
 fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
     let plan = a.plan;
     // Non-dumpable: processes in the container cannot open our /proc/<pid>/exe or fds. In
@@ -208,10 +219,20 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
         let _ = nix::sys::prctl::set_dumpable(false);
     }
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    // While the parent makes and joins the cgroups, the namespaces that do not depend on
+    // them are made here. A failure is reported after Go, where the parent listens for it.
+    let early = crate::namespaces::enter_early(&plan.namespaces);
+    let made_early = if early {
+        enter_namespaces(plan, Phase::AllButCgroup)
+    } else {
+        Ok(())
+    };
+    crate::logging::step("init: namespaces but cgroup entered (before Go)");
     let host_pid = match a.chan.expect("Go")? {
         Msg::Go { host_pid } => host_pid,
         other => return Err(InitError::Msg(format!("sync: expected Go, got {other:?}"))),
     };
+    made_early?;
     if newuser {
         // Still dumpable, so our /proc files are our own: a rootless init could not write
         // oom_score_adj later (runc writes it this early too).
@@ -221,12 +242,8 @@ fn before_start(a: &InitArgs) -> Result<Ready, InitError> {
         let _ = nix::sys::prctl::set_dumpable(false);
     }
     crate::logging::step("init: Go received");
-    crate::namespaces::child_enter(&plan.namespaces)?;
+    enter_namespaces(plan, if early { Phase::CgroupOnly } else { Phase::All })?;
     crate::logging::step("init: namespaces entered");
-    if plan.namespaces.new.contains(CloneFlags::CLONE_NEWNET) {
-        crate::netdev::loopback_up()
-            .map_err(|e| InitError::Msg(format!("linux.namespaces: network: bring lo up: {e}")))?;
-    }
     crate::failpoint!("init::namespaces");
     if !plan.no_new_keyring {
         join_session_keyring(&plan.id)?;
@@ -427,12 +444,15 @@ fn after_start(
 ) -> InitError {
     // The process's environment as it will exec, HOME included (runc's init has it then).
     let env = process::exec_env(&plan.process);
-    if let Err(e) = hooks::run_all_env(
-        "startContainer",
-        &plan.hooks.start_container,
-        &state_json(plan, r.host_pid, "created"),
-        &env,
-    ) {
+    let hooked = (!plan.hooks.start_container.is_empty()).then(|| {
+        hooks::run_all_env(
+            "startContainer",
+            &plan.hooks.start_container,
+            &state_json(plan, r.host_pid, "created"),
+            &env,
+        )
+    });
+    if let Some(Err(e)) = hooked {
         return e.into();
     }
     if let Some(cpus) = &plan.process.cpu_affinity_final {
@@ -455,5 +475,6 @@ fn after_start(
     if let Some(e) = crate::failpoints::eval("init::execve") {
         return e.into();
     }
+    crate::logging::step("init: execve");
     process::exec(&r.exe, &plan.process, &env)
 }

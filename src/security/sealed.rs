@@ -66,6 +66,7 @@ pub fn ensure(spare: &Path) -> Result<(), SecurityError> {
         Some(fd) => fd,
         None => sealed_copy()?,
     };
+    crate::logging::step("sealed: image ready, re-executing");
     match reexec(&image) {
         Ok(never) => match never {},
         Err(e) => Err(e),
