@@ -100,6 +100,11 @@ def main():
     run_logged(b + ["delete", "--force", "ex"], log)
     for v, samples in verbs.items():
         print(table(f"berth {v}", samples, a.n))
+    # A log format change must not leave the profile silently empty.
+    empty = [v for v, samples in verbs.items() if len(samples) < 2]
+    if empty:
+        print(f"steps: no --debug step lines found for {', '.join(empty)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 status=target/run-isolated.status
 : >"$status"
 
-echo "run-all: benchmark, quick mode (proves bench/ works; its figures mean nothing)"
-bash bench/run.sh --quick >/dev/null
+echo "run-all: benchmark and step profile, quick mode (proves bench/ works; its figures mean nothing)"
+{ bash bench/run.sh --quick >/dev/null && bash bench/run.sh --steps -n 2 >/dev/null; }
 echo "bench=$?" >>"$status"
 
 echo "run-all: unit and integration tests (sandboxed: $(readlink /proc/self/ns/mnt), pid $$)"

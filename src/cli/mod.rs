@@ -128,13 +128,16 @@ pub enum Command {
 /// not understand take the full tree, so messages and suggestions stay clap's own.
 pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
     use clap::FromArgMatches;
-    let Some(sub) = verb_of(&args).and_then(verb_command) else {
-        return Cli::try_parse_from(args);
+    let global = || {
+        <Global as clap::Args>::augment_args(clap::Command::new("berth").disable_version_flag(true))
     };
-    let cmd = <Global as clap::Args>::augment_args(
-        clap::Command::new("berth").disable_version_flag(true),
-    )
-    .subcommand(sub);
+    // `runc --version` is what engines ask at start: no verb to build at all.
+    let version = args.len() == 2 && (args[1] == "--version" || args[1] == "-v");
+    let cmd = match verb_of(&args).and_then(verb_command) {
+        Some(sub) => global().subcommand(sub),
+        None if version => global(),
+        None => return Cli::try_parse_from(args),
+    };
     let mut m = cmd.try_get_matches_from(args)?;
     Cli::from_arg_matches_mut(&mut m)
 }
@@ -240,6 +243,8 @@ mod tests {
             ],
             &["berth", "features"],
             &["berth", "resume", "id"],
+            &["berth", "--version"],
+            &["berth", "-v"],
         ];
         for argv in cases {
             let args: Vec<std::ffi::OsString> = argv.iter().map(|a| a.into()).collect();
