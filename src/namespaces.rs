@@ -432,6 +432,28 @@ fn become_root_gid() -> Result<(), NsError> {
 mod tests {
     use super::*;
 
+    /// The two phases of an early init split the namespaces of `All` with nothing lost and
+    /// nothing entered twice; only the cgroup namespace waits for Go.
+    #[test]
+    fn early_phases_partition_every_namespace() {
+        let every = [
+            CloneFlags::CLONE_NEWNS,
+            CloneFlags::CLONE_NEWNET,
+            CloneFlags::CLONE_NEWIPC,
+            CloneFlags::CLONE_NEWUTS,
+            CloneFlags::CLONE_NEWCGROUP,
+            CloneFlags::CLONE_NEWUSER,
+            CloneFlags::CLONE_NEWPID,
+        ];
+        for f in every {
+            let early = in_phase(f, Phase::AllButCgroup);
+            let late = in_phase(f, Phase::CgroupOnly);
+            assert!(in_phase(f, Phase::All));
+            assert!(early != late, "{f:?} in both phases or in neither");
+            assert_eq!(late, f == CloneFlags::CLONE_NEWCGROUP, "{f:?}");
+        }
+    }
+
     #[test]
     fn id_maps_parse_from_proc() {
         let m = parse_map("         0     100000      65536\n     65536          0          1\n");

@@ -205,6 +205,11 @@ fn enter_namespaces(plan: &Plan, phase: Phase) -> Result<(), InitError> {
         crate::netdev::loopback_up()
             .map_err(|e| InitError::Msg(format!("linux.namespaces: network: bring lo up: {e}")))?;
     }
+    if phase == Phase::AllButCgroup {
+        // A failure here is held until Go (before_start): faults.rs checks it still fails
+        // create cleanly.
+        crate::failpoint!("init::namespaces-early");
+    }
     Ok(())
 }
 
