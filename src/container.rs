@@ -220,6 +220,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     };
     crate::failpoint!("create::state-dir");
     state::make_fifo(&dir.fifo())?;
+    logging::step("create: state dir and FIFO made");
     crate::failpoint!("create::fifo");
     // Recorded before they are made (pid 0 = no init yet): a berth killed from here on
     // leaves a state that names the cgroups, which `delete` then empties and removes.
@@ -230,7 +231,9 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
     // whatever is in them.
     planned.check_empty(plan.cgroups_path.as_deref())?;
     planned.check_not_frozen(plan.cgroups_path.as_deref())?;
+    logging::step("create: cgroups planned and checked");
     dir.save(&record(&plan, &bundle, 0, 0, &planned, false))?;
+    logging::step("create: state.json with the planned cgroups written");
     crate::failpoint!("create::planned");
     // The init is cloned before the cgroups are made: it makes its namespaces meanwhile
     // (init::before_start) and enters nothing that depends on them before Go.
@@ -290,6 +293,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> Result<Created, Error
         )
         .map_err(|e| crate::rootless::explain(e, &skipped))?;
     }
+    logging::step("create: resources written");
     cg.enter_init(pid.as_raw(), plan.resources.as_ref())?;
     // After the join: attaching to a cpuset cgroup rewrites the affinity.
     initial_affinity(pid, plan.process.cpu_affinity_initial.as_deref())?;
