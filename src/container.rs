@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
-use nix::sys::wait::{WaitStatus, waitpid};
+use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
+use crate::attach;
 use crate::cgroups::{self, Cgroups};
 use crate::hooks;
 use crate::init::{self, InitArgs};
@@ -657,121 +658,11 @@ pub struct RunOpts {
     pub keep: bool,
 }
 
-/// Signals `run` forwards to the container (everything a shell or engine might send).
-pub(crate) fn forwarded() -> SigSet {
-    let mut set = SigSet::all();
-    for s in [
-        Signal::SIGKILL,
-        Signal::SIGSTOP,
-        Signal::SIGSEGV,
-        Signal::SIGBUS,
-        Signal::SIGILL,
-        Signal::SIGFPE,
-    ] {
-        set.remove(s);
-    }
-    set
-}
-
-/// Waits for our child `pid` to exit, forwarding every signal in `set` (which the caller
-/// blocked before cloning) to it. Returns its exit code, 128+N when killed by signal N.
-pub(crate) fn wait_forwarding(
-    pid: Pid,
-    pidfd: &OwnedFd,
-    set: &SigSet,
-    tty: Option<&OwnedFd>,
-) -> Result<i32, Error> {
-    let sfd =
-        nix::sys::signalfd::SignalFd::with_flags(set, nix::sys::signalfd::SfdFlags::SFD_CLOEXEC)
-            .map_err(|e| Error::Msg(format!("signalfd: {e}")))?;
-    let stdin = std::io::stdin();
-    let stdout = std::io::stdout();
-    let (mut master_open, mut stdin_open) = (tty.is_some(), tty.is_some());
-    if let Some(m) = tty {
-        crate::console::sync_size(m.as_fd());
-    }
-    loop {
-        let mut fds = vec![sfd.as_fd(), pidfd.as_fd()];
-        let master = tty.filter(|_| master_open).map(|m| m.as_fd());
-        if let Some(m) = master {
-            fds.push(m);
-        }
-        if stdin_open {
-            fds.push(stdin.as_fd());
-        }
-        match poll_readable(&fds, -1) {
-            Some(0) => {
-                if let Ok(Some(info)) = sfd.read_signal() {
-                    let sig = info.ssi_signo as i32;
-                    match (sig, tty) {
-                        (libc::SIGCHLD, _) => {}
-                        // Our terminal changed size: the container's pty follows.
-                        (libc::SIGWINCH, Some(m)) => crate::console::sync_size(m.as_fd()),
-                        _ => {
-                            let _ = crate::pidfd::send_signal(pidfd, sig);
-                        }
-                    }
-                }
-            }
-            Some(1) => {
-                if let Some(m) = tty {
-                    crate::console::drain(m.as_fd());
-                }
-                match waitpid(pid, None) {
-                    Ok(WaitStatus::Exited(_, code)) => return Ok(code),
-                    Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
-                    Ok(_) => continue,
-                    Err(e) => return Err(Error::Msg(format!("wait for process {pid}: {e}"))),
-                }
-            }
-            Some(2) if master.is_some() => {
-                if let Some(m) = master {
-                    master_open = crate::console::pump(m, stdout.as_fd());
-                }
-            }
-            Some(_) => {
-                if let Some(m) = tty {
-                    stdin_open = crate::console::pump(stdin.as_fd(), m.as_fd());
-                }
-            }
-            None => continue,
-        }
-    }
-}
-
-/// [`wait_forwarding`] for a process that may have an interactive terminal: its pty master
-/// arrives on our end of the internal console socket, and our terminal goes raw meanwhile.
-pub(crate) fn wait_attached(
-    pid: Pid,
-    pidfd: &OwnedFd,
-    set: &SigSet,
-    console: Option<&UnixStream>,
-) -> Result<i32, Error> {
-    let master = console.map(recv_master).transpose()?;
-    wait_relaying(pid, pidfd, set, master)
-}
-
-/// The pty master from our end of the internal console socket (ONLCR cleared, as runc).
-fn recv_master(sock: &UnixStream) -> Result<OwnedFd, Error> {
-    crate::console::recv_master(sock).map_err(|e| Error::Msg(format!("console: {e}")))
-}
-
-/// [`wait_forwarding`] relaying `master` (if any) with our terminal raw meanwhile.
-fn wait_relaying(
-    pid: Pid,
-    pidfd: &OwnedFd,
-    set: &SigSet,
-    master: Option<OwnedFd>,
-) -> Result<i32, Error> {
-    let _raw = master.as_ref().map(|_| crate::console::RawMode::enter());
-    wait_forwarding(pid, pidfd, set, master.as_ref())
-}
-
 /// create + start, then (unless detached) wait forwarding signals, delete, and return the
 /// container's exit code (128+N when killed by signal N).
 pub fn run(root: &Path, id: &str, opts: &RunOpts) -> Result<i32, Error> {
     // Block before clone so no signal (and no SIGCHLD) can slip between clone and the wait.
-    let set = forwarded();
+    let set = attach::forwarded();
     let mut old = SigSet::empty();
     if !opts.detach {
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
@@ -780,7 +671,7 @@ pub fn run(root: &Path, id: &str, opts: &RunOpts) -> Result<i32, Error> {
     let mut c = create(root, id, &opts.create)?;
     // The init sent the pty master during create: take it (and clear ONLCR) before the
     // process starts, so not even its first line gets a "\r".
-    let master = match c.console.as_ref().map(recv_master).transpose() {
+    let master = match c.console.as_ref().map(attach::recv_master).transpose() {
         Ok(m) => m,
         Err(e) => {
             stop(&c.state);
@@ -801,7 +692,7 @@ pub fn run(root: &Path, id: &str, opts: &RunOpts) -> Result<i32, Error> {
     if opts.detach {
         return Ok(0);
     }
-    let code = wait_relaying(c.pid, &c.pidfd, &set, master)?;
+    let code = attach::wait_relaying(c.pid, &c.pidfd, &set, master)?;
     if !opts.keep {
         destroy(&c.dir, &c.state)?;
     }

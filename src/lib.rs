@@ -1,6 +1,7 @@
 //! berth: a low-level OCI container runtime. See docs/design.md for the flow:
 //! config.json → spec (plan) → container (create/start/…) → init stub → execve.
 
+pub mod attach;
 pub mod cgroups;
 pub mod console;
 pub mod container;

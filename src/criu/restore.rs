@@ -126,7 +126,7 @@ pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32, Error> {
         )));
     }
     // Blocked before CRIU forks the tree, so nothing meant for it slips past the wait.
-    let set = crate::container::forwarded();
+    let set = crate::attach::forwarded();
     let mut old = SigSet::empty();
     if !o.detach {
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
@@ -159,7 +159,7 @@ pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32, Error> {
         return Ok(0);
     }
     let pidfd = crate::pidfd::open(pid).map_err(|e| Error::Msg(format!("pidfd of {pid}: {e}")))?;
-    let code = crate::container::wait_forwarding(Pid::from_raw(pid), &pidfd, &set, None)?;
+    let code = crate::attach::wait_forwarding(Pid::from_raw(pid), &pidfd, &set, None)?;
     crate::container::remove(&dir, &st)?;
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     Ok(code)
