@@ -145,14 +145,10 @@ fn setns_pidfd(pidfd: &OwnedFd, flags: CloneFlags) -> nix::Result<()> {
     nix::errno::Errno::result(r).map(drop)
 }
 
-/// Runs `o` in container `id`, whose state `st` the caller read. Call only from a sealed
-/// image (security::sealed::ensure): the child runs in the container from this image.
+/// Runs `o` in container `id`, whose state `st` the caller read. Call only after
+/// security::sealed::ensure (cli::exec does it first): the child runs in the container from
+/// this process's image.
 pub fn exec(root: &Path, id: &str, st: State, o: &ExecOpts) -> Result<i32, Error> {
-    if !crate::security::sealed::is_sealed() {
-        return Err(Error::Msg(
-            "exec: berth is not running from a sealed image (CVE-2019-5736)".into(),
-        ));
-    }
     let dir = ContainerDir::new(root, id)?;
     let status = state::status(&dir, &st);
     match status {
@@ -212,7 +208,7 @@ pub fn exec(root: &Path, id: &str, st: State, o: &ExecOpts) -> Result<i32, Error
         None => None,
     };
     let state = state::oci_state_json(&st, status);
-    let set = container::forwarded();
+    let set = crate::attach::forwarded();
     let mut old = SigSet::empty();
     if !o.detach {
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
@@ -310,7 +306,7 @@ pub fn exec(root: &Path, id: &str, st: State, o: &ExecOpts) -> Result<i32, Error
     if o.detach {
         return Ok(0);
     }
-    let code = container::wait_attached(pid, &pidfd, &set, console_rx.as_ref())?;
+    let code = crate::attach::wait_attached(pid, &pidfd, &set, console_rx.as_ref())?;
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     Ok(code)
 }

@@ -128,43 +128,57 @@ pub enum Command {
 /// not understand take the full tree, so messages and suggestions stay clap's own.
 pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
     use clap::FromArgMatches;
-    let global = || {
-        <Global as clap::Args>::augment_args(clap::Command::new("berth").disable_version_flag(true))
-    };
-    // `runc --version` is what engines ask at start: no verb to build at all.
-    let version = args.len() == 2 && (args[1] == "--version" || args[1] == "-v");
-    let cmd = match verb_of(&args).and_then(verb_command) {
-        Some(sub) => global().subcommand(sub),
-        None if version => global(),
-        None => return Cli::try_parse_from(args),
+    let global = <Global as clap::Args>::augment_args(
+        clap::Command::new("berth").disable_version_flag(true),
+    );
+    let cmd = match scan(&args) {
+        // `berth --version`, what engines ask at start: no verb to build at all.
+        Scan::NoVerb => global,
+        Scan::Verb(v) => match verb_command(v) {
+            Some(sub) => global.subcommand(sub),
+            None => return Cli::try_parse_from(args),
+        },
+        Scan::Other => return Cli::try_parse_from(args),
     };
     let mut m = cmd.try_get_matches_from(args)?;
     Cli::from_arg_matches_mut(&mut m)
 }
 
-/// The verb: the first argument that is neither a global flag nor its value. None when
-/// help is asked for or something unexpected comes first.
-fn verb_of(args: &[std::ffi::OsString]) -> Option<&str> {
+/// What the command line names, as far as the lean parse needs to know.
+enum Scan<'a> {
+    /// Only global flags (`--version`, or nothing: clap's own answer either way).
+    NoVerb,
+    /// The first argument that is neither a global flag nor its value.
+    Verb(&'a str),
+    /// Help asked for, or something unexpected: the full tree answers.
+    Other,
+}
+
+fn scan(args: &[std::ffi::OsString]) -> Scan<'_> {
+    if args.iter().any(|x| x == "--help" || x == "-h") {
+        return Scan::Other;
+    }
     let mut it = args.iter().skip(1);
     while let Some(a) = it.next() {
-        let a = a.to_str()?;
+        let Some(a) = a.to_str() else {
+            return Scan::Other;
+        };
         match a {
             "--root" | "--log" | "--log-format" | "--criu" => {
-                it.next()?;
+                if it.next().is_none() {
+                    return Scan::Other;
+                }
             }
-            "--debug" | "--systemd-cgroup" => {}
+            "--debug" | "--systemd-cgroup" | "--version" | "-v" => {}
             _ if a.starts_with("--root=")
                 || a.starts_with("--log=")
                 || a.starts_with("--log-format=")
                 || a.starts_with("--criu=") => {}
-            _ if a.starts_with('-') => return None,
-            verb => {
-                let help = args.iter().any(|x| x == "--help" || x == "-h");
-                return (!help).then_some(verb);
-            }
+            _ if a.starts_with('-') => return Scan::Other,
+            verb => return Scan::Verb(verb),
         }
     }
-    None
+    Scan::NoVerb
 }
 
 /// One verb's clap command, as the Command derive would build it (minus its about text).
@@ -245,6 +259,7 @@ mod tests {
             &["berth", "resume", "id"],
             &["berth", "--version"],
             &["berth", "-v"],
+            &["berth", "--root", "/r"],
         ];
         for argv in cases {
             let args: Vec<std::ffi::OsString> = argv.iter().map(|a| a.into()).collect();
