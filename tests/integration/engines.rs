@@ -29,6 +29,7 @@ use super::common::{Out, run_cmd};
 mod containerd;
 mod cri;
 mod docker;
+pub(crate) use docker::spawn_dockerd;
 mod podman;
 mod podman_rootless;
 mod services;
@@ -40,7 +41,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
 /// A name unique to this test process and call.
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     format!(
         "{prefix}{}x{}",
         std::process::id(),
@@ -61,7 +62,7 @@ fn which(prog: &str) -> Option<PathBuf> {
 }
 
 /// Checks that every program is installed; otherwise prints why the test is skipped.
-fn installed(engine: &str, progs: &[&str]) -> bool {
+pub(crate) fn installed(engine: &str, progs: &[&str]) -> bool {
     let missing: Vec<&str> = progs
         .iter()
         .copied()
@@ -78,7 +79,7 @@ fn installed(engine: &str, progs: &[&str]) -> bool {
 }
 
 /// The image archive (and rootfs tarball), made once per test run.
-fn image_dir() -> &'static Path {
+pub(crate) fn image_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("engine-image");
@@ -90,7 +91,7 @@ fn image_dir() -> &'static Path {
 }
 
 #[track_caller]
-fn ok(out: &Out, what: &str) {
+pub(crate) fn ok(out: &Out, what: &str) {
     assert_eq!(
         out.code, 0,
         "{what} failed\nstdout: {}\nstderr: {}",
@@ -101,15 +102,15 @@ fn ok(out: &Out, what: &str) {
 /// A temp dir with the processes started under it and cleanup steps; dropping it runs the
 /// steps (last first), ends what is left of those processes, unmounts everything below the
 /// dir and removes it. A failing test also gets the daemon logs printed.
-struct Scratch {
+pub(crate) struct Scratch {
     dir: tempfile::TempDir,
-    daemons: Vec<Child>,
-    cleanups: Vec<Box<dyn FnOnce()>>,
-    logs: Vec<PathBuf>,
+    pub(crate) daemons: Vec<Child>,
+    pub(crate) cleanups: Vec<Box<dyn FnOnce()>>,
+    pub(crate) logs: Vec<PathBuf>,
 }
 
 impl Scratch {
-    fn new(prefix: &str) -> Scratch {
+    pub(crate) fn new(prefix: &str) -> Scratch {
         let dir = tempfile::Builder::new()
             .prefix(prefix)
             .tempdir()
@@ -122,7 +123,7 @@ impl Scratch {
         }
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 

@@ -4,12 +4,12 @@
 //! with the built CRIU first on PATH: the engines and the runtimes find it there.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use super::{RUNC, assert_consecutive, criu, wait_until};
 use crate::common::{BIN, Out, run_cmd};
+use crate::engines::{Scratch, image_dir, installed, ok, spawn_dockerd};
 
 const IMAGE: &str = "localhost/busybox:latest";
 const COUNTER: &str = "i=0; while true; do echo $i; i=$((i+1)); sleep 0.05; done";
@@ -23,101 +23,6 @@ fn path_with_criu() -> String {
         dir.display(),
         std::env::var("PATH").unwrap_or_default()
     )
-}
-
-fn image() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("criu-engine-image");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/engines/make-image.sh");
-        let out = run_cmd(Command::new("bash").arg(script).arg(&dir), LIMIT);
-        assert_eq!(out.code, 0, "make-image.sh failed: {}", out.stderr);
-        dir.join("image.tar")
-    })
-}
-
-/// An engine's temp dir and daemon; dropped, it ends what was started under the dir and
-/// unmounts what is mounted below it.
-struct Scratch {
-    dir: tempfile::TempDir,
-    daemon: Option<Child>,
-    cleanups: Vec<Box<dyn FnOnce()>>,
-}
-
-impl Scratch {
-    fn new(prefix: &str) -> Scratch {
-        Scratch {
-            dir: tempfile::Builder::new().prefix(prefix).tempdir().unwrap(),
-            daemon: None,
-            cleanups: Vec::new(),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        for f in self.cleanups.drain(..).rev() {
-            f();
-        }
-        if let Some(d) = &mut self.daemon {
-            // SAFETY: kill(2) of a child we started and have not reaped.
-            unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
-            let start = Instant::now();
-            while d.try_wait().ok().flatten().is_none() && start.elapsed() < Duration::from_secs(10)
-            {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = d.kill();
-            let _ = d.wait();
-        }
-        let needle = self.path().as_os_str().as_encoded_bytes().to_vec();
-        for pid in std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|&p| p != std::process::id() as i32)
-        {
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if cmd.windows(needle.len()).any(|w| w == needle.as_slice()) {
-                // SAFETY: kill(2) of a helper started for this test (it names our dir).
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut below: Vec<&str> = info
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| Path::new(m).starts_with(self.path()))
-            .collect();
-        below.reverse();
-        for m in below {
-            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
-        }
-    }
-}
-
-fn installed(progs: &[&str]) -> bool {
-    progs.iter().all(|p| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {p}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
-}
-
-#[track_caller]
-fn ok(o: &Out, what: &str) {
-    assert_eq!(
-        o.code, 0,
-        "{what}\nstdout: {}\nstderr: {}",
-        o.stdout, o.stderr
-    );
 }
 
 fn numbers(text: &str) -> Vec<u64> {
@@ -154,7 +59,11 @@ impl Podman {
             let _ = run_cmd(cmd.args(["rm", "-af", "-t", "0"]), LIMIT);
         }));
         ok(
-            &p.run(&["load", "-i", image().to_str().unwrap()]),
+            &p.run(&[
+                "load",
+                "-i",
+                image_dir().join("image.tar").to_str().unwrap(),
+            ]),
             "podman load",
         );
         p
@@ -219,8 +128,7 @@ fn podman_checkpoint_restore(runtime: &str) {
 #[test]
 fn podman_container_checkpoint_and_restore() {
     criu();
-    if !installed(&["podman", "conmon"]) {
-        eprintln!("skipped: podman or conmon not installed (tests/run-all.sh installs them)");
+    if !installed("podman", &["podman", "conmon"]) {
         return;
     }
     podman_checkpoint_restore(BIN);
@@ -234,64 +142,28 @@ struct Docker {
 impl Docker {
     fn start() -> Docker {
         let mut s = Scratch::new("berth-criu-docker-");
-        let d = s.path().to_path_buf();
-        std::fs::write(d.join("daemon.json"), r#"{"experimental": true}"#).unwrap();
-        if !Path::new("/etc/docker").exists() {
-            s.cleanups.push(Box::new(|| {
-                let _ = std::fs::remove_file("/etc/docker/key.json");
-                let _ = std::fs::remove_dir("/etc/docker");
-            }));
-        }
-        let parent = format!("berth-criu-docker{}", std::process::id());
-        let p2 = parent.clone();
-        s.cleanups.push(Box::new(move || {
-            for h in std::fs::read_dir("/sys/fs/cgroup")
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let _ = std::fs::remove_dir(h.path().join(&p2));
-            }
-        }));
-        let log = std::fs::File::create(d.join("dockerd.log")).unwrap();
-        let child = Command::new("dockerd")
-            .env("PATH", path_with_criu())
-            .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
-            .arg("--data-root")
-            .arg(d.join("data"))
-            .arg("--exec-root")
-            .arg(d.join("exec"))
-            .arg("--pidfile")
-            .arg(d.join("dockerd.pid"))
-            .arg("--config-file")
-            .arg(d.join("daemon.json"))
-            .arg("-H")
-            .arg(format!("unix://{}", d.join("d.sock").display()))
-            .arg("--cgroup-parent")
-            .arg(format!("/{parent}"))
-            .arg("--add-runtime")
-            .arg(format!("berth={BIN}"))
-            .arg("--add-runtime")
-            .arg(format!("oracle={RUNC}"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start dockerd");
-        s.daemon = Some(child);
+        spawn_dockerd(
+            &mut s,
+            r#"{"experimental": true}"#,
+            &[("berth", BIN), ("oracle", RUNC)],
+            Some(&path_with_criu()),
+        );
         let dk = Docker { s };
         wait_until("dockerd to answer", || dk.docker(&["version"]).code == 0);
-        let (sock, d2) = (dk.sock(), d.clone());
+        let sock = dk.sock();
         let mut dk = dk;
         dk.s.cleanups.push(Box::new(move || {
-            let _ = &d2;
             let ids = run_cmd(docker_cmd(&sock).args(["ps", "-aq"]), LIMIT).stdout;
             for id in ids.lines() {
                 let _ = run_cmd(docker_cmd(&sock).args(["rm", "-f", id]), LIMIT);
             }
         }));
         ok(
-            &dk.docker(&["load", "-i", image().to_str().unwrap()]),
+            &dk.docker(&[
+                "load",
+                "-i",
+                image_dir().join("image.tar").to_str().unwrap(),
+            ]),
             "docker load",
         );
         dk
@@ -386,10 +258,7 @@ fn docker_checkpoint_restore(dk: &Docker, runtime: &str) {
 #[test]
 fn docker_checkpoint_create_and_start_from_it() {
     criu();
-    if !installed(&["dockerd", "docker", "ctr"]) {
-        eprintln!(
-            "skipped: dockerd, docker or ctr not installed (tests/run-all.sh installs docker.io)"
-        );
+    if !installed("Docker", &["dockerd", "docker", "ctr"]) {
         return;
     }
     // Docker 20.10 leaves the images it restores from in /tmp/ctrd-checkpoint* (with any

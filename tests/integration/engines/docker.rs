@@ -25,52 +25,7 @@ impl Docker {
             .or_else(|| which("docker"))
             .unwrap();
         let mut s = Scratch::new("berth-docker-");
-        let d = s.path().to_path_buf();
-        std::fs::write(d.join("daemon.json"), "{}").unwrap();
-        // dockerd writes its trust key to /etc/docker whatever its roots: remove what we made.
-        let etc_docker = Path::new("/etc/docker");
-        if !etc_docker.exists() {
-            s.cleanups.push(Box::new(|| {
-                let _ = std::fs::remove_file("/etc/docker/key.json");
-                let _ = std::fs::remove_dir("/etc/docker");
-            }));
-        }
-        // A cgroup parent of its own (not /docker), removed at the end like the rest.
-        let parent = unique("berth-docker");
-        let p2 = parent.clone();
-        s.cleanups.push(Box::new(move || {
-            for h in std::fs::read_dir("/sys/fs/cgroup")
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let _ = std::fs::remove_dir(h.path().join(&p2));
-            }
-        }));
-        let log = d.join("dockerd.log");
-        let child = Command::new("dockerd")
-            .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
-            .arg("--data-root")
-            .arg(d.join("data"))
-            .arg("--exec-root")
-            .arg(d.join("exec"))
-            .arg("--pidfile")
-            .arg(d.join("dockerd.pid"))
-            .arg("--config-file")
-            .arg(d.join("daemon.json"))
-            .arg("-H")
-            .arg(format!("unix://{}", d.join("d.sock").display()))
-            .arg("--cgroup-parent")
-            .arg(format!("/{parent}"))
-            .arg("--add-runtime")
-            .arg(format!("berth={}", crate::engines::runtime()))
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start dockerd");
-        s.daemons.push(child);
-        s.logs.push(log);
+        spawn_dockerd(&mut s, "{}", &[("berth", &crate::engines::runtime())], None);
         let dk = Docker { s, cli };
         let start = Instant::now();
         while dk.docker(&["version"]).code != 0 {
@@ -80,7 +35,7 @@ impl Docker {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-        let (cli, sock) = (dk.cli.clone(), d.join("d.sock"));
+        let (cli, sock) = (dk.cli.clone(), dk.s.path().join("d.sock"));
         let mut dk = dk;
         dk.s.cleanups.push(Box::new(move || {
             let ids = run_cmd(command(&cli, &sock).args(["ps", "-aq"]), LIMIT).stdout;
@@ -257,4 +212,67 @@ fn detached_exec_pause_stop_logs_rm() {
     let w = dk.docker(&["wait", &name]);
     assert_eq!(w.stdout.trim(), "137", "docker wait: {}", w.stderr);
     ok(&dk.docker(&["rm", &name]), "docker rm");
+}
+
+/// Starts a private dockerd (and the containerd it starts) under `s`: its own roots, socket
+/// `d.sock`, cgroup parent and daemon.json, no iptables, bridge or network, and `runtimes`
+/// added by name; `path` replaces its PATH. Everything is undone when `s` drops, and its log
+/// is shown if the test fails. The caller waits for `docker version` to answer.
+pub(crate) fn spawn_dockerd(
+    s: &mut Scratch,
+    daemon_json: &str,
+    runtimes: &[(&str, &str)],
+    path: Option<&str>,
+) {
+    let d = s.path().to_path_buf();
+    std::fs::write(d.join("daemon.json"), daemon_json).unwrap();
+    // dockerd writes its trust key to /etc/docker whatever its roots: remove what we made.
+    if !Path::new("/etc/docker").exists() {
+        s.cleanups.push(Box::new(|| {
+            let _ = std::fs::remove_file("/etc/docker/key.json");
+            let _ = std::fs::remove_dir("/etc/docker");
+        }));
+    }
+    // A cgroup parent of its own (not /docker), removed at the end like the rest.
+    let parent = unique("berth-docker");
+    let p2 = parent.clone();
+    s.cleanups.push(Box::new(move || {
+        for h in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = std::fs::remove_dir(h.path().join(&p2));
+        }
+    }));
+    let log = d.join("dockerd.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let mut c = Command::new("dockerd");
+    if let Some(p) = path {
+        c.env("PATH", p);
+    }
+    c.args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
+        .arg("--data-root")
+        .arg(d.join("data"))
+        .arg("--exec-root")
+        .arg(d.join("exec"))
+        .arg("--pidfile")
+        .arg(d.join("dockerd.pid"))
+        .arg("--config-file")
+        .arg(d.join("daemon.json"))
+        .arg("-H")
+        .arg(format!("unix://{}", d.join("d.sock").display()))
+        .arg("--cgroup-parent")
+        .arg(format!("/{parent}"));
+    for (name, bin) in runtimes {
+        c.arg("--add-runtime").arg(format!("{name}={bin}"));
+    }
+    let child = c
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .expect("start dockerd");
+    s.daemons.push(child);
+    s.logs.push(log);
 }
